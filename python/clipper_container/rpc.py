@@ -1,0 +1,584 @@
+"""Clipper RPC (version 3) over ZeroMQ: the wire codec and the container client loop.
+
+The frontend binds a ROUTER socket; every model container connects a DEALER.
+Every message starts with an empty delimiter frame; integers are little-endian.
+
+Container -> frontend
+    heartbeat      [""] [u32 2]
+    registration   [""] [u32 0] [name] [version] [input type, decimal text] [u32 3]
+                   optionally [JSON {"extensions": [...]}]
+    response       [""] [u32 1] [msg id] [u64 header len] [header] [output]...
+    response+status (extension "status", once the frontend accepted it)
+                   [""] [u32 3] [msg id] [u64 header len] [header] [output]... [status bytes]
+    header = u64 count, then one u64 byte length per output.
+
+Frontend -> container
+    heartbeat      [""] [u32 3] [u32 2] [u32 heartbeat type]
+    predict        [""] [u32 3] [u32 1] [u32 msg id] [u32 0] [u64 header len]
+                   [header: u64 input type, u64 count, u64 length per input] [input]...
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Sequence, Union
+
+import numpy as np
+import zmq
+
+log = logging.getLogger("clipper_container")
+
+RPC_VERSION = 3
+
+# message types
+MSG_NEW_CONTAINER = 0
+MSG_CONTAINER_CONTENT = 1
+MSG_HEARTBEAT = 2
+MSG_CONTAINER_CONTENT_WITH_STATUS = 3  # extension "status"
+
+# heartbeat types (frontend -> container)
+HB_KEEPALIVE = 0
+HB_SEND_METADATA = 1
+HB_EXTENSIONS_ACCEPTED = 2  # extension negotiation
+
+REQUEST_PREDICT = 0
+
+# input types
+INPUT_BYTES, INPUT_INTS, INPUT_FLOATS, INPUT_DOUBLES, INPUT_STRINGS = range(5)
+INPUT_TYPE_NAMES = {
+    INPUT_BYTES: "bytes",
+    INPUT_INTS: "ints",
+    INPUT_FLOATS: "floats",
+    INPUT_DOUBLES: "doubles",
+    INPUT_STRINGS: "strings",
+}
+_INPUT_TYPE_ALIASES = {
+    "byte": INPUT_BYTES,
+    "int": INPUT_INTS,
+    "integers": INPUT_INTS,
+    "float": INPUT_FLOATS,
+    "double": INPUT_DOUBLES,
+    "string": INPUT_STRINGS,
+    "str": INPUT_STRINGS,
+}
+# wire dtype (little-endian) -> native dtype handed to predict()
+_NUMERIC_DTYPES = {
+    INPUT_INTS: (np.dtype("<i4"), np.int32),
+    INPUT_FLOATS: (np.dtype("<f4"), np.float32),
+    INPUT_DOUBLES: (np.dtype("<f8"), np.float64),
+}
+
+STATUS_OK = 0
+STATUS_ERROR = 1
+
+EXTENSION_STATUS = "status"
+SUPPORTED_EXTENSIONS = (EXTENSION_STATUS,)
+
+DEFAULT_HEARTBEAT_INTERVAL = 1.0
+DEFAULT_HEARTBEAT_TIMEOUT = 5.0
+
+
+class ConfigError(ValueError):
+    """Invalid container configuration (environment or arguments)."""
+
+
+class ProtocolError(ValueError):
+    """A frontend message that cannot be understood.
+
+    ``msg_id``/``count`` are set when enough of a prediction request was
+    readable to answer it with an error instead of dropping it.
+    """
+
+    def __init__(self, message: str, msg_id: bytes | None = None, count: int | None = None):
+        super().__init__(message)
+        self.msg_id = msg_id
+        self.count = count
+
+
+def parse_input_type(value: Union[str, int]) -> int:
+    """Accept an input type code (0-4, int or digit string) or a name such as ``doubles``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        code = value
+    else:
+        text = str(value).strip().lower()
+        if text.isdigit():
+            code = int(text)
+        else:
+            names = {v: k for k, v in INPUT_TYPE_NAMES.items()}
+            names.update(_INPUT_TYPE_ALIASES)
+            if text not in names:
+                raise ConfigError(
+                    f"unknown input type {value!r}; expected one of "
+                    f"{', '.join(INPUT_TYPE_NAMES.values())} or 0-4"
+                )
+            code = names[text]
+    if code not in INPUT_TYPE_NAMES:
+        raise ConfigError(f"input type code {code} out of range 0-4")
+    return code
+
+
+# --------------------------------------------------------------------------- codec
+
+
+def _u32(value: int) -> bytes:
+    return struct.pack("<I", value)
+
+
+def _u64(value: int) -> bytes:
+    return struct.pack("<Q", value)
+
+
+def encode_heartbeat() -> list[bytes]:
+    return [b"", _u32(MSG_HEARTBEAT)]
+
+
+def encode_registration(
+    name: str, version: str, input_type: int, extensions: Sequence[str] = ()
+) -> list[bytes]:
+    frames = [
+        b"",
+        _u32(MSG_NEW_CONTAINER),
+        name.encode("utf-8"),
+        version.encode("utf-8"),
+        str(input_type).encode("ascii"),
+        _u32(RPC_VERSION),
+    ]
+    if extensions:
+        frames.append(json.dumps({"extensions": list(extensions)}).encode("utf-8"))
+    return frames
+
+
+def encode_response(
+    msg_id: bytes, outputs: Sequence[bytes], statuses: Sequence[int] | None = None
+) -> list[bytes]:
+    """A prediction response; with ``statuses`` it uses the "status" extension (type 3)."""
+    header = _u64(len(outputs)) + b"".join(_u64(len(o)) for o in outputs)
+    msg_type = MSG_CONTAINER_CONTENT if statuses is None else MSG_CONTAINER_CONTENT_WITH_STATUS
+    frames = [b"", _u32(msg_type), bytes(msg_id), _u64(len(header)), header, *outputs]
+    if statuses is not None:
+        if len(statuses) != len(outputs):
+            raise ValueError("one status per output required")
+        frames.append(bytes(statuses))
+    return frames
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    kind: int
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    msg_id: bytes  # the 4 id bytes, echoed verbatim in the response
+    input_type: int
+    inputs: list  # raw bytes of each input
+
+
+def _read_input_header(body: bytes, start: int, declared_len: int | None):
+    """Try to read ``u64 input type, u64 count, u64 len...`` at ``start`` such that the
+    inputs exactly fill the rest of ``body``. Returns (input type, lengths, data offset)."""
+    if len(body) - start < 16:
+        return None
+    input_type, count = struct.unpack_from("<QQ", body, start)
+    header_len = 16 + 8 * count
+    if len(body) - start < header_len:
+        return None
+    # the declared length is specified in bytes; also accept a count of u64 words
+    if declared_len is not None and declared_len not in (header_len, header_len // 8):
+        return None
+    lengths = struct.unpack_from(f"<{count}Q", body, start + 16)
+    data_start = start + header_len
+    if data_start + sum(lengths) != len(body):
+        return None
+    return input_type, list(lengths), data_start
+
+
+def parse_message(frames: Sequence[bytes]) -> Union[Heartbeat, PredictRequest]:
+    """Decode one frontend message (frames as received by the DEALER).
+
+    Parsing is tolerant of framing: the fields are read from the concatenation of
+    all frames, so a frontend that merges several fields into one frame (or splits
+    them differently) is understood as long as the field order is the one above.
+    The ``u64 header length`` field may also be absent. The leading empty
+    delimiter frame may be absent too.
+    """
+    frames = [bytes(f) for f in frames]
+    if frames and frames[0] == b"":
+        frames = frames[1:]
+    data = b"".join(frames)
+    if len(data) < 8:
+        raise ProtocolError(f"message too short ({len(data)} bytes)")
+    version, msg_type = struct.unpack_from("<II", data, 0)
+    if version != RPC_VERSION:
+        raise ProtocolError(f"unsupported RPC version {version} (this container speaks {RPC_VERSION})")
+
+    if msg_type == MSG_HEARTBEAT:
+        kind = struct.unpack_from("<I", data, 8)[0] if len(data) >= 12 else HB_KEEPALIVE
+        return Heartbeat(kind)
+    if msg_type != MSG_CONTAINER_CONTENT:
+        raise ProtocolError(f"unexpected message type {msg_type} from frontend")
+    if len(data) < 16:
+        raise ProtocolError(f"prediction request too short ({len(data)} bytes)")
+
+    msg_id = data[8:12]
+    (request_type,) = struct.unpack_from("<I", data, 12)
+    if request_type != REQUEST_PREDICT:
+        raise ProtocolError(f"unsupported request type {request_type}", msg_id=msg_id)
+    body = data[16:]
+
+    layout = None
+    if len(body) >= 8:
+        (declared,) = struct.unpack_from("<Q", body, 0)
+        layout = _read_input_header(body, 8, declared)
+    if layout is None:  # no header-length field
+        layout = _read_input_header(body, 0, None)
+    if layout is None:
+        count = None
+        if len(body) >= 24:
+            (maybe_count,) = struct.unpack_from("<Q", body, 16)
+            count = maybe_count if maybe_count <= 1_000_000 else None
+        raise ProtocolError(
+            f"malformed prediction request (msg id {msg_id.hex()}): input header and "
+            f"input lengths do not match the {len(body)} bytes received",
+            msg_id=msg_id,
+            count=count,
+        )
+    input_type, lengths, offset = layout
+    if input_type not in INPUT_TYPE_NAMES:
+        raise ProtocolError(f"unknown input type {input_type}", msg_id=msg_id, count=len(lengths))
+    inputs = []
+    for n in lengths:
+        inputs.append(data[16 + offset : 16 + offset + n])
+        offset += n
+    return PredictRequest(msg_id=msg_id, input_type=input_type, inputs=inputs)
+
+
+def decode_input(input_type: int, raw: bytes):
+    """bytes -> bytes, strings -> str, ints/floats/doubles -> 1-D numpy array."""
+    if input_type == INPUT_BYTES:
+        return bytes(raw)
+    if input_type == INPUT_STRINGS:
+        return bytes(raw).decode("utf-8")
+    wire, native = _NUMERIC_DTYPES[input_type]
+    if len(raw) % wire.itemsize:
+        raise ValueError(f"{len(raw)} bytes is not a whole number of {wire.itemsize}-byte values")
+    return np.frombuffer(raw, dtype=wire).astype(native)  # writable native-order copy
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def serialize_output(value) -> bytes:
+    """str is sent as is; anything else as JSON (numpy values converted, NaN/Infinity refused)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value, default=_json_default, allow_nan=False).encode("utf-8")
+
+
+def evaluate(predict: Callable[[list], list], inputs: list) -> list[tuple[int, bytes]]:
+    """Run ``predict`` on a batch; return one (status, payload) per input.
+
+    Failures never propagate: they are logged (with traceback) and turned into
+    error outputs whose payload is the error message.
+    """
+    n = len(inputs)
+
+    def batch_error(message: str):
+        return [(STATUS_ERROR, message.encode("utf-8"))] * n
+
+    try:
+        result = predict(inputs)
+    except Exception as exc:
+        log.error("predict raised on a batch of %d input(s):\n%s", n, traceback.format_exc().rstrip())
+        detail = str(exc)
+        return batch_error(f"predict raised {type(exc).__name__}" + (f": {detail}" if detail else ""))
+    if isinstance(result, (tuple, np.ndarray)) and np.ndim(result) >= 1:
+        result = list(result)
+    if not isinstance(result, list):
+        message = f"predict must return a list with one output per input, got {type(result).__name__}"
+        log.error("%s", message)
+        return batch_error(message)
+    if len(result) != n:
+        message = f"predict returned {len(result)} outputs for {n} inputs"
+        log.error("%s", message)
+        return batch_error(message)
+    answers = []
+    for i, value in enumerate(result):
+        try:
+            answers.append((STATUS_OK, serialize_output(value)))
+        except Exception as exc:
+            message = f"output {i} cannot be serialised: {type(exc).__name__}: {exc}"
+            log.error("%s", message)
+            answers.append((STATUS_ERROR, message.encode("utf-8")))
+    return answers
+
+
+# --------------------------------------------------------------------------- client
+
+
+def _env_float(env, key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, got {raw}")
+    return value
+
+
+class ModelContainer:
+    """A Clipper model container: connects to the frontend and serves ``predict``.
+
+    Arguments left as None are read from the environment (CLIPPER_MODEL_NAME,
+    CLIPPER_MODEL_VERSION, CLIPPER_INPUT_TYPE, CLIPPER_IP, CLIPPER_PORT,
+    CLIPPER_HEARTBEAT_INTERVAL, CLIPPER_HEARTBEAT_TIMEOUT, CLIPPER_EXTENSIONS).
+    """
+
+    def __init__(
+        self,
+        predict: Callable[[list], list],
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        input_type: Union[str, int, None] = None,
+        ip: str | None = None,
+        port: int | None = None,
+        heartbeat_interval: float | None = None,
+        heartbeat_timeout: float | None = None,
+        extensions: Sequence[str] | None = None,
+        env=None,
+    ):
+        env = os.environ if env is None else env
+        if not callable(predict):
+            raise ConfigError("predict must be callable")
+        self.predict = predict
+        self.name = name if name is not None else env.get("CLIPPER_MODEL_NAME", "")
+        if not self.name:
+            raise ConfigError("model name missing (set CLIPPER_MODEL_NAME)")
+        self.version = str(version if version is not None else env.get("CLIPPER_MODEL_VERSION", "1"))
+        if input_type is None:
+            input_type = env.get("CLIPPER_INPUT_TYPE", "")
+            if not input_type:
+                raise ConfigError("input type missing (set CLIPPER_INPUT_TYPE)")
+        self.input_type = parse_input_type(input_type)
+        self.ip = ip or env.get("CLIPPER_IP") or "127.0.0.1"
+        if port is None:
+            raw = env.get("CLIPPER_PORT") or "7000"
+            try:
+                port = int(raw)
+            except ValueError:
+                raise ConfigError(f"CLIPPER_PORT={raw!r} is not a port number") from None
+        if not 0 < int(port) < 65536:
+            raise ConfigError(f"port {port} out of range")
+        self.port = int(port)
+        self.heartbeat_interval = heartbeat_interval or _env_float(
+            env, "CLIPPER_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL
+        )
+        self.heartbeat_timeout = heartbeat_timeout or _env_float(
+            env, "CLIPPER_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT
+        )
+        if extensions is None:
+            raw = env.get("CLIPPER_EXTENSIONS", ",".join(SUPPORTED_EXTENSIONS))
+            extensions = [e.strip() for e in raw.split(",") if e.strip()]
+        unknown = [e for e in extensions if e not in SUPPORTED_EXTENSIONS]
+        if unknown:
+            raise ConfigError(f"unsupported extension(s) {unknown}; supported: {list(SUPPORTED_EXTENSIONS)}")
+        self.extensions = list(extensions)
+
+        self.address = f"tcp://{self.ip}:{self.port}"
+        self._stop = threading.Event()
+        self._status_enabled = False  # frontend accepted the "status" extension
+        self._warned_input_type = False
+        self.sessions = 0  # number of sockets opened so far (1 + reconnects)
+
+    # -- control ---------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask serve_forever() to return (safe from other threads and signal handlers)."""
+        self._stop.set()
+
+    def serve_forever(self) -> None:
+        """Serve until stop() or SIGTERM/SIGINT (when run in the main thread)."""
+        context = zmq.Context()
+        wake_r = wake_w = None
+        previous = {}
+        old_wakeup = -1
+        if threading.current_thread() is threading.main_thread():
+            wake_r, wake_w = socket.socketpair()
+            wake_r.setblocking(False)
+            wake_w.setblocking(False)
+            old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        log.info(
+            "serving model %s:%s (input type %s) via %s",
+            self.name, self.version, INPUT_TYPE_NAMES[self.input_type], self.address,
+        )
+        try:
+            while not self._stop.is_set():
+                self._run_session(context, wake_r)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if wake_w is not None:
+                signal.set_wakeup_fd(old_wakeup)
+                wake_r.close()
+                wake_w.close()
+            context.term()
+            log.info("container stopped")
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self._stop.is_set():  # second signal: give up on the in-flight batch
+            raise SystemExit(1)
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        self._stop.set()
+
+    # -- session ---------------------------------------------------------
+
+    def _run_session(self, context, wake_r) -> None:
+        """One socket lifetime: returns on stop or after frontend silence (caller reconnects)."""
+        sock = context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.address)
+        self.sessions += 1
+        self._status_enabled = False
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        if wake_r is not None:
+            poller.register(wake_r.fileno(), zmq.POLLIN)
+        last_heard = time.monotonic()
+        next_heartbeat = last_heard  # the container speaks first
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    sock.send_multipart(encode_heartbeat())
+                    next_heartbeat = now + self.heartbeat_interval
+                if now - last_heard > self.heartbeat_timeout:
+                    log.warning(
+                        "no message from the frontend for %.1fs; reconnecting to %s",
+                        now - last_heard, self.address,
+                    )
+                    return
+                wait = min(next_heartbeat, last_heard + self.heartbeat_timeout) - now
+                # bounded wait so that stop() from another thread is noticed
+                events = dict(poller.poll(max(1, int(min(wait, 0.25) * 1000))))
+                if wake_r is not None and wake_r.fileno() in events:
+                    try:
+                        wake_r.recv(4096)
+                    except BlockingIOError:
+                        pass
+                if sock not in events:
+                    continue
+                while not self._stop.is_set():
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle(sock, frames)
+                    # time spent inside predict() does not count as frontend silence
+                    last_heard = time.monotonic()
+        finally:
+            sock.close(linger=0)
+
+    def _handle(self, sock, frames) -> None:
+        try:
+            message = parse_message(frames)
+        except ProtocolError as exc:
+            if exc.msg_id is not None and exc.count is not None:
+                log.error("%s; answering %d error output(s)", exc, exc.count)
+                answers = [(STATUS_ERROR, str(exc).encode("utf-8"))] * exc.count
+                sock.send_multipart(self._encode_answers(exc.msg_id, answers))
+            else:
+                log.warning("ignoring frontend message: %s", exc)
+            return
+        if isinstance(message, Heartbeat):
+            self._handle_heartbeat(sock, message.kind)
+        else:
+            self._handle_predict(sock, message)
+
+    def _handle_heartbeat(self, sock, kind: int) -> None:
+        if kind == HB_SEND_METADATA:
+            log.info("frontend requested metadata; registering %s:%s", self.name, self.version)
+            self._status_enabled = False  # renegotiated on every registration
+            sock.send_multipart(
+                encode_registration(self.name, self.version, self.input_type, self.extensions)
+            )
+        elif kind == HB_EXTENSIONS_ACCEPTED:
+            if EXTENSION_STATUS in self.extensions:
+                if not self._status_enabled:
+                    log.info("frontend accepted extension(s): %s", ", ".join(self.extensions))
+                self._status_enabled = True
+            else:
+                log.warning("frontend accepted extensions that were not offered; ignoring")
+        elif kind != HB_KEEPALIVE:
+            log.warning("unknown heartbeat type %d; treating it as keep-alive", kind)
+
+    def _handle_predict(self, sock, request: PredictRequest) -> None:
+        if request.input_type != self.input_type and not self._warned_input_type:
+            self._warned_input_type = True
+            log.warning(
+                "request input type %s differs from the registered type %s; decoding as %s",
+                INPUT_TYPE_NAMES[request.input_type],
+                INPUT_TYPE_NAMES[self.input_type],
+                INPUT_TYPE_NAMES[request.input_type],
+            )
+        inputs = []
+        try:
+            for i, raw in enumerate(request.inputs):
+                inputs.append(decode_input(request.input_type, raw))
+        except ValueError as exc:
+            message = (
+                f"input {i} cannot be decoded as {INPUT_TYPE_NAMES[request.input_type]}: {exc}"
+            )
+            log.error("%s", message)
+            answers = [(STATUS_ERROR, message.encode("utf-8"))] * len(request.inputs)
+        else:
+            answers = evaluate(self.predict, inputs) if inputs else []
+        sock.send_multipart(self._encode_answers(request.msg_id, answers))
+
+    def _encode_answers(self, msg_id: bytes, answers: list[tuple[int, bytes]]) -> list[bytes]:
+        if self._status_enabled:
+            return encode_response(msg_id, [p for _, p in answers], [s for s, _ in answers])
+        outputs = [
+            p if s == STATUS_OK else json.dumps({"error": p.decode("utf-8")}).encode("utf-8")
+            for s, p in answers
+        ]
+        return encode_response(msg_id, outputs)
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        level = os.environ.get("CLIPPER_LOG_LEVEL", "INFO").upper()
+        logging.basicConfig(
+            level=getattr(logging, level, logging.INFO),
+            format="%(asctime)s clipper_container %(levelname)s %(message)s",
+        )
+
+
+def serve(predict: Callable[[list], list], **options) -> None:
+    """Serve ``predict(inputs: list) -> list`` as a Clipper model container.
+
+    Configuration comes from the CLIPPER_* environment variables unless given as
+    keyword arguments (see ModelContainer). Returns after SIGTERM/SIGINT.
+    """
+    _configure_logging()
+    ModelContainer(predict, **options).serve_forever()
