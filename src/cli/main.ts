@@ -1,0 +1,146 @@
+/** The `clipper` command: a thin client of the admin/query APIs, plus `start` which runs the server. */
+import { Command, InvalidArgumentError } from 'commander';
+import { ClipperClient, ClipperHttpError } from '../client.ts';
+import { print, spinner, table } from './format.ts';
+import { runStart } from './start.ts';
+
+const program = new Command('clipper').description('Clipper for TypeScript: low-latency prediction serving').showHelpAfterError();
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError('not an integer');
+  return n;
+};
+
+program.command('start')
+  .description('start the server (query API, admin API, RPC, local replicas)')
+  .option('--data-dir <dir>', 'data directory', './.clipper')
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--query-port <port>', 'query API port', int, 1337)
+  .option('--admin-port <port>', 'admin API port', int, 1338)
+  .option('--rpc-port <port>', 'RPC port for model containers', int, 7000)
+  .option('--body-limit <bytes>', 'largest accepted request body', int)
+  .option('--demo', 'deploy and link the example model')
+  .action(async (o) => {
+    await runStart({ dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit }, Boolean(o.demo));
+  });
+
+/** Adds the client options and runs `fn` with a client, printing errors as one line. */
+function clientCommand(cmd: Command, fn: (c: ClipperClient, json: boolean, ...args: any[]) => Promise<void>): Command {
+  return cmd
+    .option('--admin-url <url>', 'admin API', process.env.CLIPPER_ADMIN_URL ?? 'http://127.0.0.1:1338')
+    .option('--query-url <url>', 'query API', process.env.CLIPPER_QUERY_URL ?? 'http://127.0.0.1:1337')
+    .option('--json', 'machine-readable output')
+    .action(async (...args: any[]) => {
+      const opts = args[args.length - 2] as { adminUrl: string; queryUrl: string; json?: boolean };
+      try {
+        await fn(new ClipperClient(opts.adminUrl, opts.queryUrl), Boolean(opts.json), ...args.slice(0, -1));
+      } catch (e) {
+        if (e instanceof ClipperHttpError) {
+          if (opts.json) console.log(JSON.stringify({ error: e.code, cause: e.message }));
+          else console.error(`error: ${e.code}: ${e.message}`);
+          process.exitCode = 1;
+        } else throw e;
+      }
+    });
+}
+
+const app = program.command('app').description('applications');
+clientCommand(app.command('add <name>').requiredOption('--input-type <type>', 'bytes|ints|floats|doubles|strings')
+  .option('--default-output <text>', 'answer when no prediction arrives in time', 'None')
+  .option('--slo-micros <n>', 'latency objective in microseconds', int, 100_000), async (c, json, name, o) => {
+  const r = await c.admin('add_app', { name, input_type: o.inputType, default_output: o.defaultOutput, latency_slo_micros: o.sloMicros });
+  print(json, r, () => `application ${name} added`);
+});
+clientCommand(app.command('rm <name>'), async (c, json, name) => {
+  const r = await c.admin('delete_app', { name });
+  print(json, r, () => `application ${name} deleted`);
+});
+clientCommand(app.command('ls'), async (c, json) => {
+  const r = await c.admin<Array<Record<string, unknown>>>('get_all_applications', { verbose: true });
+  print(json, r, () => table(r, ['name', 'input_type', 'latency_slo_micros', 'default_output', 'linked_models']));
+});
+
+const model = program.command('model').description('models and versions');
+clientCommand(model.command('deploy <name>').requiredOption('--version <v>', 'version')
+  .option('--runtime <r>', 'js|onnx|spark|python|command', 'js')
+  .option('--path <artifact>', 'model file or directory')
+  .requiredOption('--input-type <type>', 'bytes|ints|floats|doubles|strings')
+  .option('--replicas <n>', 'replicas to start', int, 1)
+  .option('--batch-size <n>', 'fixed batch size (default adaptive)', int)
+  .option('--command <program>', 'for --runtime command: the program to run')
+  .option('--labels <list>', 'comma-separated labels'), async (c, json, name, o) => {
+  const spin = json ? { stop: () => {} } : spinner(`deploying ${name}:${o.version}, starting ${o.replicas} replica(s)`);
+  try {
+    const r = await c.admin<{ ready: boolean }>('add_model', {
+      model_name: name, model_version: o.version, runtime: o.runtime, model_data_path: o.path ? (await import('node:path')).resolve(o.path) : undefined,
+      input_type: o.inputType, replicas: o.replicas, batch_size: o.batchSize, container_name: o.command ?? '',
+      labels: o.labels ? String(o.labels).split(',') : [],
+    });
+    spin.stop();
+    print(json, r, () => `model ${name}:${o.version} deployed (${o.runtime}); replicas ${r.ready ? 'ready' : 'still starting'}`);
+  } finally {
+    spin.stop();
+  }
+});
+clientCommand(model.command('ls'), async (c, json) => {
+  const r = await c.admin<Array<Record<string, unknown>>>('get_all_models', { verbose: true });
+  print(json, r, () => table(r, ['model_name', 'model_version', 'runtime', 'input_type', 'replicas', 'batch_size', 'is_current_version']));
+});
+clientCommand(model.command('set-version <name> <version>'), async (c, json, name, version) => {
+  const r = await c.admin('set_model_version', { model_name: name, model_version: version });
+  print(json, r, () => `model ${name} now serves version ${version}`);
+});
+clientCommand(model.command('rm <name> <version>'), async (c, json, name, version) => {
+  const r = await c.admin('delete_versioned_model', { model_name: name, model_version: version });
+  print(json, r, () => `model ${name}:${version} deleted`);
+});
+clientCommand(model.command('scale <name> <replicas>').option('--version <v>', 'version (default: current)'), async (c, json, name, n, o) => {
+  const spin = json ? { stop: () => {} } : spinner(`scaling ${name} to ${n} replica(s)`);
+  try {
+    const r = await c.admin<{ ready: boolean }>('set_num_replicas', { model_name: name, model_version: o.version, num_replicas: int(n) });
+    spin.stop();
+    print(json, r, () => `model ${name} scaled to ${n} replica(s)${r.ready ? '' : ' (still starting)'}`);
+  } finally {
+    spin.stop();
+  }
+});
+
+clientCommand(program.command('link <app> <model>').description('link a model to an application'), async (c, json, appName, modelName) => {
+  const r = await c.admin('add_model_links', { app_name: appName, model_names: [modelName] });
+  print(json, r, () => `linked ${modelName} to ${appName}`);
+});
+clientCommand(program.command('unlink <app> <model>').description('unlink a model from an application'), async (c, json, appName, modelName) => {
+  const r = await c.admin('delete_model_links', { app_name: appName, model_names: [modelName] });
+  print(json, r, () => `unlinked ${modelName} from ${appName}`);
+});
+clientCommand(program.command('predict <app> <input>').description('ask an application for a prediction (input as JSON, or a plain string)')
+  .option('--batch', 'the input is a JSON array of inputs')
+  .option('--version <v>', 'pin a model version'), async (c, json, appName, input, o) => {
+  let value: unknown;
+  try {
+    value = JSON.parse(input);
+  } catch {
+    value = input;
+  }
+  const r = await c.predict(appName, { [o.batch ? 'input_batch' : 'input']: value, ...(o.version ? { version: o.version } : {}) });
+  print(json, r, () => JSON.stringify(r, null, 2));
+});
+clientCommand(program.command('status').description('applications, models, replicas and queues'), async (c, json) => {
+  const s = await c.status<{ applications: Array<Record<string, unknown>>; models: Array<Record<string, unknown>>; containers: Array<Record<string, unknown>>; queues: Array<Record<string, unknown>> }>();
+  print(json, s, () => [
+    'APPLICATIONS', table(s.applications, ['name', 'input_type', 'latency_slo_micros', 'linked_models', 'policy']), '',
+    'MODELS', table(s.models, ['model_name', 'model_version', 'runtime', 'replicas', 'is_current_version']), '',
+    'REPLICAS', table(s.containers, ['replica_id', 'state', 'pid', 'restarts']), '',
+    'QUEUES', table(s.queues, ['model', 'depth', 'replicas', 'batchSizes']),
+  ].join('\n'));
+});
+clientCommand(program.command('logs <model>').description("a model's replica logs")
+  .option('--version <v>', 'version (default: current)')
+  .option('--replica <id>', 'one replica')
+  .option('--tail <n>', 'last n lines', int, 100), async (c, json, modelName, o) => {
+  const r = await c.admin<{ replicas: Array<{ replica_id: string; lines: string[] }> }>('get_replica_logs', { model_name: modelName, model_version: o.version, replica_id: o.replica, tail: o.tail });
+  print(json, r, () => r.replicas.map((x) => `==> ${x.replica_id} <==\n${x.lines.join('\n')}`).join('\n\n'));
+});
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,34 @@
+/** Query API (:1337): Clipper's `POST /{app}/predict`, and Prometheus `GET /metrics`. */
+import type { FastifyInstance } from 'fastify';
+import { ServingError } from '../errors.ts';
+import type { QueryMetrics } from '../query/metrics.ts';
+import type { QueryProcessor } from '../query/query-processor.ts';
+import { checkName, checkObject, checkVersion } from '../registry/validation.ts';
+import { createHttpServer, type HttpOptions } from './server-common.ts';
+
+export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions): FastifyInstance {
+  const app = createHttpServer(opts);
+
+  app.post<{ Params: { app: string } }>('/:app/predict', async (req) => {
+    const name = checkName(req.params.app, 'application name');
+    const body = checkObject(req.body);
+    const version = body.version === undefined ? undefined : checkVersion(body.version, 'version');
+    if ('input_batch' in body) {
+      const batch = body.input_batch;
+      if (!Array.isArray(batch)) throw new ServingError('INVALID_INPUT', 'input_batch must be an array of inputs');
+      if (batch.length === 0) throw new ServingError('INVALID_INPUT', 'input_batch is empty');
+      const answers = await processor.predict({ app: name, inputs: batch, version });
+      return { batch_predictions: answers };
+    }
+    if (!('input' in body)) throw new ServingError('INVALID_INPUT', 'request body needs "input" (or "input_batch")');
+    const [answer] = await processor.predict({ app: name, inputs: [body.input], version });
+    return answer;
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  return app;
+}

@@ -1,0 +1,40 @@
+/** How each runtime's container process is started: program, arguments and environment. */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { INPUT_TYPE_CODE } from '../registry/input-types.ts';
+import type { ModelVersion } from '../registry/types.ts';
+
+const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = join(SRC, '..');
+const TSX = import.meta.resolve('tsx');
+export const PYTHON = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
+
+export interface LaunchSpec { command: string; args: string[]; env: Record<string, string>; cwd: string }
+
+function nodeEntry(file: string): Pick<LaunchSpec, 'command' | 'args'> {
+  return { command: process.execPath, args: ['--import', TSX, join(SRC, file)] };
+}
+
+export function launchSpec(v: ModelVersion, rpc: { host: string; port: number }, replicaId: string): LaunchSpec {
+  const env: Record<string, string> = {
+    CLIPPER_MODEL_NAME: v.name,
+    CLIPPER_MODEL_VERSION: v.version,
+    CLIPPER_INPUT_TYPE: String(INPUT_TYPE_CODE[v.inputType]),
+    CLIPPER_IP: rpc.host === '0.0.0.0' ? '127.0.0.1' : rpc.host,
+    CLIPPER_PORT: String(rpc.port),
+    CLIPPER_MODEL_PATH: v.artifactPath,
+    CLIPPER_REPLICA_ID: replicaId,
+    CLIPPER_PARENT_PID: String(process.pid),
+  };
+  const cwd = v.artifactPath ? dirname(v.artifactPath) : REPO_ROOT;
+  switch (v.runtime) {
+    case 'js': return { ...nodeEntry('runtimes/js/main.ts'), env, cwd };
+    case 'onnx': return { ...nodeEntry('runtimes/onnx/main.ts'), env, cwd };
+    case 'spark': return { ...nodeEntry('runtimes/spark/main.ts'), env, cwd };
+    case 'python':
+      return { command: PYTHON, args: ['-m', 'clipper_container'], env: { ...env, PYTHONPATH: join(REPO_ROOT, 'python'), PYTHONUNBUFFERED: '1' }, cwd };
+    case 'command':
+      // `exec` so signals reach the program itself, not a shell.
+      return { command: '/bin/sh', args: ['-c', `exec ${v.containerName}`], env, cwd };
+  }
+}

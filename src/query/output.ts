@@ -1,0 +1,12 @@
+/** A model's output text becomes JSON in the answer when it parses as JSON, else stays a string. */
+const JSON_START = /^[\s]*[{["\-0-9tfn]/;
+
+export function decodeOutput(buf: Buffer): unknown {
+  const text = buf.toString('utf8');
+  if (!JSON_START.test(text)) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

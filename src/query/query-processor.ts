@@ -1,0 +1,192 @@
+/**
+ * The hot path: an application's query → selected model version → its queue → answer,
+ * within the application's latency SLO or the default output with the reason.
+ * Learns about replicas from RPC events (addReplica/removeReplica), never from the manager.
+ */
+import { ServingError } from '../errors.ts';
+import { encodeInput } from '../registry/input-types.ts';
+import type { RegistryService } from '../registry/registry-service.ts';
+import { versionKey, type Application, type ModelVersion } from '../registry/types.ts';
+import type { Replica } from '../rpc/replica.ts';
+import { DEFAULT_BATCH_CONFIG } from './batching/batch-size-policy.ts';
+import { VersionQueue, type SendBatch, type VersionQueueOptions } from './batching/version-queue.ts';
+import type { QueryMetrics } from './metrics.ts';
+import { systemClock, type Clock, type Task, type TaskResult } from './task.ts';
+
+export interface Prediction {
+  query_id: number;
+  output: unknown;
+  default: boolean;
+  default_explanation?: string;
+  models: string[];
+}
+export interface EntryError { error: string; cause?: string }
+
+export interface QueryOptions {
+  queue: Omit<VersionQueueOptions, 'batch'> & { maxBatchSize: number };
+}
+
+export const DEFAULT_QUERY_OPTIONS: QueryOptions = {
+  queue: { maxBatchSize: DEFAULT_BATCH_CONFIG.max, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 0.8 },
+};
+
+export interface PredictRequest { app: string; inputs: unknown[]; version?: string }
+
+export class QueryProcessor {
+  private readonly queues = new Map<string, VersionQueue>();
+  private nextQueryId = 0;
+
+  constructor(
+    private readonly registry: RegistryService,
+    private readonly send: SendBatch,
+    private readonly metrics: QueryMetrics,
+    private readonly opts: QueryOptions = DEFAULT_QUERY_OPTIONS,
+    private readonly clock: Clock = systemClock,
+  ) {
+    registry.on('version-deleted', (v: ModelVersion) => {
+      const key = versionKey(v.name, v.version);
+      this.queues.get(key)?.close(`model version ${key} was deleted`);
+      this.queues.delete(key);
+    });
+  }
+
+  addReplica(r: Replica): void {
+    const q = this.queueFor(r.modelName, r.modelVersion);
+    q.addReplica(r);
+    this.metrics.replicas.set({ model: q.key }, q.replicaCount);
+  }
+
+  removeReplica(r: Replica): void {
+    const q = this.queues.get(versionKey(r.modelName, r.modelVersion));
+    if (!q) return;
+    q.removeReplica(r);
+    this.metrics.replicas.set({ model: q.key }, q.replicaCount);
+  }
+
+  queueStats(): Array<{ model: string; depth: number; replicas: number; batchSizes: number[] }> {
+    return [...this.queues.values()].map((q) => ({ model: q.key, depth: q.depth, replicas: q.replicaCount, batchSizes: q.batchSizes() }));
+  }
+
+  /**
+   * Answers every input (order kept). Invalid entries become EntryError; the rest become
+   * predictions or default outputs. Throws ServingError only for request-level problems.
+   */
+  async predict(req: PredictRequest): Promise<Array<Prediction | EntryError>> {
+    const started = this.clock.now();
+    const app = this.registry.requireApp(req.app);
+    const sloMs = app.latencySloMicros / 1000;
+    const deadline = started + sloMs;
+    this.metrics.appRequests.inc({ app: app.name }, req.inputs.length);
+
+    const encoded = req.inputs.map((x) => {
+      try {
+        return encodeInput(app.inputType, x);
+      } catch (e) {
+        return e as ServingError;
+      }
+    });
+    if (req.inputs.length === 1 && encoded[0] instanceof ServingError) throw encoded[0];
+
+    const version = this.selectVersion(app, req.version);
+    const answers = version
+      ? await this.runOnVersion(app, version, encoded, deadline, sloMs)
+      : encoded.map((e) => (e instanceof ServingError ? e : this.defaultResult(`no model is linked to application ${app.name}`)));
+
+    this.metrics.appLatency.observe({ app: app.name }, (this.clock.now() - started) / 1000);
+    if (req.inputs.length === 1 && answers[0] instanceof ServingError) throw answers[0];
+    const models = version ? [versionKey(version.name, version.version)] : [];
+    return answers.map((a) => {
+      if (a instanceof ServingError) return { error: a.code, cause: a.message };
+      const id = this.nextQueryId++;
+      if (a.ok) return { query_id: id, output: a.value, default: false, models };
+      this.metrics.appDefaults.inc({ app: app.name, reason: a.code });
+      return { query_id: id, output: parseDefault(app.defaultOutput), default: true, default_explanation: a.error, models };
+    });
+  }
+
+  private selectVersion(app: Application, pinned: string | undefined): ModelVersion | undefined {
+    const model = this.registry.linkedModels(app.name)[0];
+    if (!model) {
+      if (pinned !== undefined) throw new ServingError('MODEL_NOT_FOUND', `no model is linked to application ${app.name}`);
+      return undefined;
+    }
+    return this.registry.requireVersion(model, pinned);
+  }
+
+  private defaultResult(reason: string): TaskResult {
+    return { ok: false, code: 'UNAVAILABLE', error: reason };
+  }
+
+  private runOnVersion(app: Application, v: ModelVersion, encoded: Array<Buffer | ServingError>, deadline: number, sloMs: number): Promise<Array<TaskResult | ServingError>> {
+    const q = this.queueFor(v.name, v.version);
+    q.setLatencyBudget(sloMs);
+    const key = q.key;
+    const now = this.clock.now();
+    const results: Array<TaskResult | ServingError | undefined> = encoded.map((e) => (e instanceof ServingError ? e : undefined));
+    let pending = 0;
+    const tasks: Task[] = [];
+
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        if (timer) clearTimeout(timer);
+        for (const t of tasks) t.abandoned = true;
+        resolve(results as Array<TaskResult | ServingError>);
+      };
+      encoded.forEach((e, i) => {
+        if (e instanceof ServingError) return;
+        pending++;
+        const task: Task = {
+          input: e, deadline, enqueuedAt: now, attempts: 0, abandoned: false,
+          done: (r) => {
+            if (task.abandoned || results[i] !== undefined) return;
+            results[i] = r;
+            if (--pending === 0) finish();
+          },
+        };
+        tasks.push(task);
+        try {
+          q.enqueue(task);
+        } catch (err) {
+          results[i] = err as ServingError;
+          pending--;
+        }
+      });
+      if (pending === 0) return finish();
+      timer = setTimeout(() => {
+        const reason = q.replicaCount === 0
+          ? `no replica of ${key} is ready`
+          : `no prediction from ${key} within the latency SLO of ${sloMs} ms`;
+        for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = { ok: false, code: 'DEADLINE_EXCEEDED', error: reason };
+        finish();
+      }, Math.max(0, deadline - this.clock.now()));
+    });
+  }
+
+  private queueFor(name: string, version: string): VersionQueue {
+    const key = versionKey(name, version);
+    let q = this.queues.get(key);
+    if (!q) {
+      const v = this.registry.getVersion(name, version);
+      const { maxBatchSize, ...rest } = this.opts.queue;
+      const labels = { model: key };
+      q = new VersionQueue(key, this.send, { ...rest, batch: { ...DEFAULT_BATCH_CONFIG, fixed: v?.batchSize ?? 0, max: maxBatchSize } }, this.clock, {
+        batchSent: (n) => { this.metrics.batchSize.observe(labels, n); this.metrics.modelRequests.inc(labels, n); },
+        batchDone: (_n, ms, failed) => { this.metrics.modelLatency.observe(labels, ms / 1000); if (failed) this.metrics.modelErrors.inc(labels, failed); },
+        dropped: (reason, n) => this.metrics.dropped.inc({ ...labels, reason }, n),
+        queued: (ms) => this.metrics.queueTime.observe(labels, ms / 1000),
+        depth: (n) => this.metrics.queueDepth.set(labels, n),
+      });
+      this.queues.set(key, q);
+    }
+    return q;
+  }
+}
+
+function parseDefault(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,18 @@
+/** One input waiting for one model version. */
+export type TaskResult =
+  | { ok: true; value: unknown }
+  | { ok: false; error: string; code: 'MODEL_ERROR' | 'WORKER_FAILED' | 'DEADLINE_EXCEEDED' | 'QUEUE_FULL' | 'UNAVAILABLE' };
+
+export interface Task {
+  input: Buffer;
+  /** Absolute ms (clock time) after which the answer is useless. */
+  deadline: number;
+  enqueuedAt: number;
+  attempts: number;
+  /** Set once the query stopped waiting (answered, or defaulted at its deadline). */
+  abandoned: boolean;
+  done: (r: TaskResult) => void;
+}
+
+export interface Clock { now(): number }
+export const systemClock: Clock = { now: () => performance.now() };

@@ -1,0 +1,192 @@
+/**
+ * The model registry: applications, model versions, links and current versions, kept in memory
+ * for the hot path and written through to a Store. Listeners (query processor, resource manager)
+ * learn of changes from events; the registry imports none of them.
+ *
+ * Events: 'app-added' (app), 'app-deleted' (name), 'app-changed' (app), 'links-changed' (appName),
+ *         'version-added' (v), 'version-deleted' (v), 'current-changed' (modelName, version|undefined),
+ *         'replicas-changed' (v)
+ */
+import { EventEmitter } from 'node:events';
+import { ServingError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import { removeArtifact, storeArtifact } from './artifacts.ts';
+import type { InputType } from './input-types.ts';
+import { versionKey, type Application, type ModelVersion, type Runtime } from './types.ts';
+
+export interface NewApp { name: string; inputType: InputType; defaultOutput: string; latencySloMicros: number }
+export interface NewVersion {
+  name: string; version: string; inputType: InputType; labels: string[]; runtime: Runtime;
+  containerName: string; modelDataPath: string | undefined; batchSize: number; replicas: number;
+}
+/** Checks a copied artifact for its runtime at deploy time; throws ARTIFACT_INVALID saying what is wrong. */
+export type ArtifactCheck = (runtime: Runtime, artifactPath: string, v: NewVersion) => Promise<void>;
+
+export class RegistryService extends EventEmitter {
+  private apps = new Map<string, Application>();
+  private versions = new Map<string, ModelVersion>();
+  private current = new Map<string, string>();
+  private links = new Map<string, string[]>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly artifactRoot: string,
+    private readonly checkArtifact: ArtifactCheck = async () => {},
+  ) {
+    super();
+  }
+
+  async load(): Promise<void> {
+    const s = await this.store.load();
+    for (const a of s.apps) this.apps.set(a.name, a);
+    for (const v of s.versions) this.versions.set(versionKey(v.name, v.version), v);
+    for (const [m, v] of Object.entries(s.currentVersions)) this.current.set(m, v);
+    for (const l of s.links) this.links.set(l.appName, [...(this.links.get(l.appName) ?? []), l.modelName]);
+  }
+
+  // ---------- reads (synchronous, from memory) ----------
+  getApp(name: string): Application | undefined { return this.apps.get(name); }
+  listApps(): Application[] { return [...this.apps.values()]; }
+  linkedModels(app: string): string[] { return this.links.get(app) ?? []; }
+  currentVersion(model: string): string | undefined { return this.current.get(model); }
+  getVersion(name: string, version: string): ModelVersion | undefined { return this.versions.get(versionKey(name, version)); }
+  listVersions(): ModelVersion[] { return [...this.versions.values()]; }
+  versionsOf(name: string): ModelVersion[] { return this.listVersions().filter((v) => v.name === name); }
+  hasModel(name: string): boolean { return this.versionsOf(name).length > 0; }
+
+  requireApp(name: string): Application {
+    const a = this.apps.get(name);
+    if (!a) throw new ServingError('APP_NOT_FOUND', `application ${JSON.stringify(name)} does not exist`);
+    return a;
+  }
+  requireVersion(name: string, version?: string): ModelVersion {
+    if (!this.hasModel(name)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(name)} does not exist`);
+    const v = version ?? this.current.get(name);
+    const mv = v === undefined ? undefined : this.versions.get(versionKey(name, v));
+    if (!mv) throw new ServingError('VERSION_NOT_FOUND', version === undefined ? `model ${name} has no current version` : `model ${name} has no version ${JSON.stringify(version)}`);
+    return mv;
+  }
+
+  // ---------- writes ----------
+  async addApp(n: NewApp): Promise<Application> {
+    if (this.apps.has(n.name)) throw new ServingError('ALREADY_EXISTS', `application ${n.name} already exists`);
+    const app: Application = { ...n, policy: 'single', policyParams: {}, createdAt: Date.now() };
+    await this.store.putApp(app);
+    this.apps.set(app.name, app);
+    this.emit('app-added', app);
+    return app;
+  }
+
+  async deleteApp(name: string): Promise<void> {
+    this.requireApp(name);
+    await this.store.deleteApp(name);
+    this.apps.delete(name);
+    this.links.delete(name);
+    this.emit('app-deleted', name);
+  }
+
+  async setAppPolicy(name: string, policy: string, params: Record<string, unknown>): Promise<Application> {
+    const app = this.requireApp(name);
+    await this.store.updateAppPolicy(name, policy, params);
+    const updated = { ...app, policy, policyParams: params };
+    this.apps.set(name, updated);
+    this.emit('app-changed', updated);
+    return updated;
+  }
+
+  async addVersion(n: NewVersion): Promise<ModelVersion> {
+    const key = versionKey(n.name, n.version);
+    if (this.versions.has(key)) throw new ServingError('ALREADY_EXISTS', `model ${n.name} version ${n.version} already exists`);
+    const sibling = this.versionsOf(n.name)[0];
+    if (sibling && sibling.inputType !== n.inputType) {
+      throw new ServingError('TYPE_MISMATCH', `model ${n.name} has input type ${sibling.inputType}; a new version cannot use ${n.inputType}`);
+    }
+    if (n.runtime === 'command' && !n.containerName) throw new ServingError('INVALID_INPUT', 'container_name (the program to run) is required for runtime command');
+    if (n.runtime !== 'command' && !n.modelDataPath) throw new ServingError('INVALID_INPUT', `model_data_path is required for runtime ${n.runtime}`);
+
+    const artifact = n.modelDataPath ? storeArtifact(this.artifactRoot, n.name, n.version, n.modelDataPath) : { path: '', hash: '' };
+    const v: ModelVersion = {
+      name: n.name, version: n.version, inputType: n.inputType, labels: n.labels, runtime: n.runtime, containerName: n.containerName,
+      artifactPath: artifact.path, artifactHash: artifact.hash, batchSize: n.batchSize, replicas: n.replicas, createdAt: Date.now(),
+    };
+    try {
+      await this.checkArtifact(n.runtime, artifact.path, n);
+      await this.store.putVersion(v, true);
+    } catch (e) {
+      removeArtifact(artifact.path);
+      throw e;
+    }
+    this.versions.set(key, v);
+    const previous = this.current.get(n.name);
+    this.current.set(n.name, n.version);
+    this.emit('version-added', v);
+    this.emit('current-changed', n.name, n.version, previous);
+    return v;
+  }
+
+  async setCurrentVersion(name: string, version: string): Promise<void> {
+    this.requireVersion(name, version);
+    const previous = this.current.get(name);
+    await this.store.setCurrentVersion(name, version);
+    this.current.set(name, version);
+    this.emit('current-changed', name, version, previous);
+  }
+
+  async deleteVersion(name: string, version: string): Promise<void> {
+    const v = this.requireVersion(name, version);
+    const wasCurrent = this.current.get(name) === version;
+    const others = this.versionsOf(name).filter((o) => o.version !== version).sort((a, b) => b.createdAt - a.createdAt);
+    const next = wasCurrent ? others[0]?.version : undefined;
+    await this.store.deleteVersion(name, version, next);
+    this.versions.delete(versionKey(name, version));
+    if (others.length === 0) {
+      for (const [app, models] of this.links) if (models.includes(name)) this.links.set(app, models.filter((m) => m !== name));
+    }
+    if (wasCurrent) {
+      if (next) this.current.set(name, next);
+      else this.current.delete(name);
+    }
+    this.emit('version-deleted', v);
+    if (wasCurrent) this.emit('current-changed', name, next, version);
+    if (!this.versions.has(versionKey(name, version)) && v.artifactPath && !this.listVersions().some((o) => o.artifactPath === v.artifactPath)) {
+      removeArtifact(v.artifactPath);
+    }
+  }
+
+  async setReplicas(name: string, version: string, replicas: number): Promise<ModelVersion> {
+    const v = this.requireVersion(name, version);
+    await this.store.setReplicas(name, v.version, replicas);
+    const updated = { ...v, replicas };
+    this.versions.set(versionKey(name, v.version), updated);
+    this.emit('replicas-changed', updated);
+    return updated;
+  }
+
+  async linkModels(appName: string, modelNames: string[]): Promise<string[]> {
+    const app = this.requireApp(appName);
+    for (const m of modelNames) {
+      const v = this.versionsOf(m)[0];
+      if (!v) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(m)} does not exist`);
+      if (v.inputType !== app.inputType) {
+        throw new ServingError('TYPE_MISMATCH', `cannot link model ${m} (input type ${v.inputType}) to application ${appName} (input type ${app.inputType})`);
+      }
+    }
+    const next = [...new Set([...this.linkedModels(appName), ...modelNames])];
+    await this.store.setLinks(appName, next);
+    this.links.set(appName, next);
+    this.emit('links-changed', appName);
+    return next;
+  }
+
+  async unlinkModels(appName: string, modelNames: string[]): Promise<string[]> {
+    this.requireApp(appName);
+    const linked = this.linkedModels(appName);
+    const missing = modelNames.filter((m) => !linked.includes(m));
+    if (missing.length) throw new ServingError('MODEL_NOT_FOUND', `model(s) ${missing.join(', ')} are not linked to ${appName}`);
+    const next = linked.filter((m) => !modelNames.includes(m));
+    await this.store.setLinks(appName, next);
+    this.links.set(appName, next);
+    this.emit('links-changed', appName);
+    return next;
+  }
+}

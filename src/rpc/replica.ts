@@ -1,0 +1,35 @@
+/**
+ * A model container connected over RPC. States:
+ *   CONNECTED (heartbeat seen, not registered) → READY (registered) → EVICTED (silent, dead, or superseded)
+ * Only READY replicas receive work; EVICTED is final (a reconnecting container gets a new identity).
+ */
+export type ReplicaState = 'CONNECTED' | 'READY' | 'EVICTED';
+
+export interface RpcOutput {
+  ok: boolean;
+  /** The output text, or the error message when !ok. */
+  value: Buffer;
+}
+
+export interface PendingCall {
+  resolve: (outputs: RpcOutput[]) => void;
+  reject: (e: Error) => void;
+  count: number;
+  sentAt: number;
+}
+
+export interface Replica {
+  /** Hex of the ZeroMQ routing identity. */
+  key: string;
+  identity: Buffer;
+  state: ReplicaState;
+  modelName: string;
+  modelVersion: string;
+  inputTypeCode: number;
+  /** Set by the resource manager through the environment; absent for foreign containers. */
+  replicaId: string | undefined;
+  extensions: Set<string>;
+  connectedAt: number;
+  lastSeen: number;
+  inflight: Map<number, PendingCall>;
+}

@@ -1,0 +1,18 @@
+/** Child-process side of checkArtifact: loads the artifact the way its runtime would. */
+import { errorMessage } from '../errors.ts';
+import { loadJsModel } from './js/load.ts';
+
+const [runtime, path] = process.argv.slice(2);
+try {
+  switch (runtime) {
+    case 'js':
+      await loadJsModel(path ?? '');
+      break;
+    default:
+      throw new Error(`no artifact check for runtime ${runtime}`);
+  }
+  process.exit(0);
+} catch (e) {
+  console.error(errorMessage(e));
+  process.exit(2);
+}

@@ -1,0 +1,126 @@
+/** The embedded default store: one SQLite file under the data directory (better-sqlite3, WAL). */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { InputType } from '../registry/input-types.ts';
+import type { Application, ModelVersion, RegistrySnapshot, Runtime } from '../registry/types.ts';
+import type { Store } from './store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS applications (
+  name TEXT PRIMARY KEY, input_type TEXT NOT NULL, default_output TEXT NOT NULL,
+  latency_slo_micros INTEGER NOT NULL, policy TEXT NOT NULL DEFAULT 'single',
+  policy_params TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS model_versions (
+  name TEXT NOT NULL, version TEXT NOT NULL, input_type TEXT NOT NULL, labels TEXT NOT NULL,
+  runtime TEXT NOT NULL, container_name TEXT NOT NULL, artifact_path TEXT NOT NULL,
+  artifact_hash TEXT NOT NULL, batch_size INTEGER NOT NULL, replicas INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS current_versions (model_name TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS links (app_name TEXT NOT NULL, model_name TEXT NOT NULL, PRIMARY KEY (app_name, model_name));
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+interface AppRow { name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string; policy_params: string; created_at: number }
+interface VersionRow { name: string; version: string; input_type: string; labels: string; runtime: string; container_name: string; artifact_path: string; artifact_hash: string; batch_size: number; replicas: number; created_at: number }
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  async load(): Promise<RegistrySnapshot> {
+    const apps = (this.db.prepare('SELECT * FROM applications ORDER BY name').all() as AppRow[]).map((r): Application => ({
+      name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output, latencySloMicros: r.latency_slo_micros,
+      policy: r.policy, policyParams: JSON.parse(r.policy_params) as Record<string, unknown>, createdAt: r.created_at,
+    }));
+    const versions = (this.db.prepare('SELECT * FROM model_versions ORDER BY name, created_at').all() as VersionRow[]).map((r): ModelVersion => ({
+      name: r.name, version: r.version, inputType: r.input_type as InputType, labels: JSON.parse(r.labels) as string[],
+      runtime: r.runtime as Runtime, containerName: r.container_name, artifactPath: r.artifact_path, artifactHash: r.artifact_hash,
+      batchSize: r.batch_size, replicas: r.replicas, createdAt: r.created_at,
+    }));
+    const currentVersions: Record<string, string> = {};
+    for (const r of this.db.prepare('SELECT model_name, version FROM current_versions').all() as Array<{ model_name: string; version: string }>) {
+      currentVersions[r.model_name] = r.version;
+    }
+    const links = (this.db.prepare('SELECT app_name, model_name FROM links ORDER BY app_name, model_name').all() as Array<{ app_name: string; model_name: string }>)
+      .map((r) => ({ appName: r.app_name, modelName: r.model_name }));
+    return { apps, versions, currentVersions, links };
+  }
+
+  async putApp(a: Application): Promise<void> {
+    this.db.prepare(`INSERT INTO applications (name, input_type, default_output, latency_slo_micros, policy, policy_params, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`).run(a.name, a.inputType, a.defaultOutput, a.latencySloMicros, a.policy, JSON.stringify(a.policyParams), a.createdAt);
+  }
+
+  async deleteApp(name: string): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM links WHERE app_name = ?').run(name);
+      this.db.prepare('DELETE FROM applications WHERE name = ?').run(name);
+      this.db.prepare('DELETE FROM state WHERE key LIKE ?').run(`app/${name}/%`);
+    })();
+  }
+
+  async putVersion(v: ModelVersion, makeCurrent: boolean): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO model_versions (name, version, input_type, labels, runtime, container_name, artifact_path, artifact_hash, batch_size, replicas, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.name, v.version, v.inputType, JSON.stringify(v.labels), v.runtime, v.containerName,
+        v.artifactPath, v.artifactHash, v.batchSize, v.replicas, v.createdAt);
+      if (makeCurrent) this.setCurrentSync(v.name, v.version);
+    })();
+  }
+
+  async deleteVersion(name: string, version: string, nextCurrent: string | undefined): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM model_versions WHERE name = ? AND version = ?').run(name, version);
+      if (nextCurrent) this.setCurrentSync(name, nextCurrent);
+      else {
+        this.db.prepare('DELETE FROM current_versions WHERE model_name = ? AND version = ?').run(name, version);
+        const left = this.db.prepare('SELECT COUNT(*) AS n FROM model_versions WHERE name = ?').get(name) as { n: number };
+        if (left.n === 0) this.db.prepare('DELETE FROM links WHERE model_name = ?').run(name);
+      }
+    })();
+  }
+
+  async setCurrentVersion(name: string, version: string): Promise<void> {
+    this.setCurrentSync(name, version);
+  }
+
+  async setReplicas(name: string, version: string, replicas: number): Promise<void> {
+    this.db.prepare('UPDATE model_versions SET replicas = ? WHERE name = ? AND version = ?').run(replicas, name, version);
+  }
+
+  async setLinks(appName: string, modelNames: string[]): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM links WHERE app_name = ?').run(appName);
+      const ins = this.db.prepare('INSERT INTO links (app_name, model_name) VALUES (?, ?)');
+      for (const m of modelNames) ins.run(appName, m);
+    })();
+  }
+
+  async updateAppPolicy(name: string, policy: string, params: Record<string, unknown>): Promise<void> {
+    this.db.prepare('UPDATE applications SET policy = ?, policy_params = ? WHERE name = ?').run(policy, JSON.stringify(params), name);
+  }
+
+  async getState(key: string): Promise<string | undefined> {
+    return (this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  async putState(key: string, value: string): Promise<void> {
+    this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private setCurrentSync(name: string, version: string): void {
+    this.db.prepare('INSERT INTO current_versions (model_name, version) VALUES (?, ?) ON CONFLICT(model_name) DO UPDATE SET version = excluded.version').run(name, version);
+  }
+}
