@@ -8,6 +8,8 @@ import sys
 import traceback
 from types import ModuleType
 
+from . import rpc
+
 MODEL_FILE_NAMES = ("model.py", "predict.py")
 
 
@@ -55,6 +57,7 @@ def load_model(path: str):
     spec = importlib.util.spec_from_file_location(name, file)
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    rpc.loading_model = True  # a module-level serve() call must not start serving here
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
@@ -74,6 +77,8 @@ def load_model(path: str):
         raise ModelLoadError(
             f"loading {file} raised {type(exc).__name__}: {exc}\n{_user_traceback()}"
         ) from None
+    finally:
+        rpc.loading_model = False
     predict = getattr(module, "predict", None)
     if predict is None:
         raise ModelLoadError(f"{file} does not define predict(inputs)")
@@ -85,7 +90,12 @@ def load_model(path: str):
 
 
 def _user_traceback() -> str:
-    """The traceback of the exception being handled, without importlib's own frames."""
-    lines = traceback.format_exc().splitlines()
-    kept = [l for l in lines if "<frozen importlib" not in l]
-    return "\n".join(kept)
+    """The traceback of the exception being handled, without the loader's own frames."""
+    exc = sys.exc_info()[1]
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename != __file__ and not f.filename.startswith("<frozen")
+    ]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip()

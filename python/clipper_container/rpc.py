@@ -574,6 +574,10 @@ def _configure_logging() -> None:
         )
 
 
+# set by the launcher while it imports a model file
+loading_model = False
+
+
 def serve(predict: Callable[[list], list], **options) -> None:
     """Serve ``predict(inputs: list) -> list`` as a Clipper model container.
 
@@ -581,4 +585,8 @@ def serve(predict: Callable[[list], list], **options) -> None:
     keyword arguments (see ModelContainer). Returns after SIGTERM/SIGINT.
     """
     _configure_logging()
+    if loading_model:
+        log.warning("serve() called while `python3 -m clipper_container` imports the model; "
+                    "ignored (the launcher serves predict itself)")
+        return
     ModelContainer(predict, **options).serve_forever()

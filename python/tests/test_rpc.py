@@ -249,6 +249,16 @@ class HandshakeTest(ContainerTestCase):
         self.assertLess(time.monotonic() - started, 2.0)
         self.assertIn("shutting down", container.log())
 
+    def test_sigterm_during_predict_finishes_the_batch(self):
+        container = self.start()
+        identity, _ = self.frontend.handshake()
+        self.frontend.send(identity, *self.frontend.request_frames(3, 4, [b"slow", b"0.8"]))
+        time.sleep(0.3)
+        container.proc.send_signal(signal.SIGTERM)
+        _, response = self.frontend.recv_non_heartbeat()
+        self.assertEqual(parse_response(response, 3)[1], ["slept", "slept"])
+        self.assertEqual(container.proc.wait(5), 0)
+
     def test_sigint_exits_cleanly(self):
         container = self.start()
         self.frontend.handshake()
@@ -482,6 +492,10 @@ class CheckTest(unittest.TestCase):
         code, err = self.check(self.write("exc.py", "raise RuntimeError('bad weights')\n"))
         self.assertEqual(code, 2)
         self.assertIn("RuntimeError: bad weights", err)
+
+    def test_module_level_serve_call_does_not_block(self):
+        path = self.write("srv.py", "from clipper_container import serve\ndef predict(x):\n    return x\nserve(predict)\n")
+        self.assertEqual(self.check(path)[0], 0)
 
     def test_missing_path_and_empty_directory(self):
         self.assertEqual(self.check(os.path.join(self.tmp.name, "nope.py"))[0], 2)
