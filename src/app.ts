@@ -53,6 +53,7 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
   });
   rpc.on('lost', (r: Replica) => processor.removeReplica(r));
   manager.on('replica-exit', (id: string, reason: string) => rpc.evictByReplicaId(id, reason));
+  manager.on('replica-stopping', (id: string) => rpc.evictByReplicaId(id, 'replica is being stopped'));
 
   // Registry changes drive the resource manager.
   const reconcile = (model: string) => {

@@ -137,7 +137,10 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     const version = b.model_version === undefined ? undefined : checkVersion(b.model_version);
     const n = checkInt(b.num_replicas, 'num_replicas', { min: 0, max: MAX_REPLICAS });
     const v = await registry.setReplicas(name, registry.requireVersion(name, version).version, n);
-    const ready = registry.currentVersion(name) === v.version ? await manager.waitReady(name, v.version, n, deps.readyTimeoutMs) : true;
+    const isCurrent = registry.currentVersion(name) === v.version;
+    const ready = isCurrent
+      ? (await manager.waitReady(name, v.version, n, deps.readyTimeoutMs)) && (await manager.waitStopped(name, v.version, n, deps.readyTimeoutMs))
+      : true;
     return { success: true, ready, model: modelView(v, registry) };
   });
 

@@ -21,6 +21,8 @@ export interface ContainerManager {
   markReady(replicaId: string): void;
   /** Resolves when `count` replicas of the version are READY, false on timeout. */
   waitReady(name: string, version: string, count: number, timeoutMs: number): Promise<boolean>;
+  /** Resolves when at most `keep` replicas of the version are left running, false on timeout. */
+  waitStopped(name: string, version: string, keep: number, timeoutMs: number): Promise<boolean>;
   replicas(): ReplicaInfo[];
   logs(name: string, version: string, replicaId: string | undefined, tail: number): Array<{ replica_id: string; lines: string[] }>;
   close(): Promise<void>;

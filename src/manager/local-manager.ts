@@ -3,7 +3,8 @@
  *   STARTING → READY (registered over RPC) → STOPPING → STOPPED
  *   STARTING/READY → BACKOFF (exited unasked) → STARTING (after 0.25 s, doubling to 10 s; reset after 30 s up)
  * It signals only processes it spawned. Each replica's stdout/stderr go to
- * <data>/logs/<model>/<version>/<replica>.log. Emits 'replica-exit' (replicaId, reason).
+ * <data>/logs/<model>/<version>/<replica>.log. Emits 'replica-stopping' (replicaId) and
+ * 'replica-exit' (replicaId, reason).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -67,15 +68,26 @@ export class LocalManager extends EventEmitter implements ContainerManager {
     const s = this.slots.get(id);
     if (!s || s.info.state !== 'STARTING') return;
     s.info.state = 'READY';
-    for (const w of this.waiters) w();
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
   }
 
   waitReady(name: string, version: string, count: number, timeoutMs: number): Promise<boolean> {
-    const ready = () => this.slotsOf(name, version).filter((s) => s.info.state === 'READY').length >= count;
-    if (ready()) return Promise.resolve(true);
+    return this.waitUntil(() => this.slotsOf(name, version).filter((s) => s.info.state === 'READY').length >= count, timeoutMs);
+  }
+
+  waitStopped(name: string, version: string, keep: number, timeoutMs: number): Promise<boolean> {
+    return this.waitUntil(() => this.slotsOf(name, version).filter((s) => s.info.state !== 'STOPPED').length <= keep, timeoutMs);
+  }
+
+  private waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const check = () => {
-        if (!ready()) return;
+        if (!done()) return;
         cleanup();
         resolve(true);
       };
@@ -166,6 +178,7 @@ export class LocalManager extends EventEmitter implements ContainerManager {
     this.emit('replica-exit', info.replicaId, reason);
     if (info.state === 'STOPPING' || this.closing) {
       info.state = 'STOPPED';
+      this.notify();
       return;
     }
     const upFor = Date.now() - (info.startedAt ?? 0);
@@ -190,11 +203,14 @@ export class LocalManager extends EventEmitter implements ContainerManager {
       return;
     }
     info.state = 'STOPPING';
+    // Take it out of rotation first, so no new batch is sent to a replica that is going away.
+    this.emit('replica-stopping', info.replicaId);
     child.kill('SIGTERM');
     const forced = setTimeout(() => child.kill('SIGKILL'), this.opts.stopGraceMs);
     await slot.exited;
     clearTimeout(forced);
     info.state = 'STOPPED';
+    this.notify();
   }
 }
 

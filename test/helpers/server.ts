@@ -1,0 +1,62 @@
+/** Starts a real server (SQLite file, ZeroMQ, HTTP, child-process replicas) on free loopback ports. */
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApp, type ClipperApp } from '../../src/app.ts';
+import type { UserConfig } from '../../src/config.ts';
+
+export interface TestServer {
+  app: ClipperApp;
+  dataDir: string;
+  admin(endpoint: string, body?: unknown): Promise<{ status: number; body: any }>;
+  predict(appName: string, body: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'clipper-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startTestServer(cfg: UserConfig = {}): Promise<TestServer> {
+  const dataDir = cfg.dataDir ?? tempDir();
+  const logs: string[] = [];
+  const app = await startApp({ queryPort: 0, adminPort: 0, rpcPort: 0, heartbeatTimeoutMs: 3000, stopGraceMs: 1500, ...cfg, dataDir }, (m) => logs.push(m));
+  return {
+    app,
+    dataDir,
+    admin: (endpoint, body = {}) => send(`${app.adminUrl}/admin/${endpoint}`, body),
+    predict: (appName, body) => send(`${app.queryUrl}/${appName}/predict`, body),
+    close: () => app.close(),
+  };
+}
+
+export async function send(url: string, body: unknown, raw = false): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ? (body as string) : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: the assertion on it will say so
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** Writes a js model module into a fresh directory and returns the directory. */
+export function writeJsModel(source: string, dir = tempDir('clipper-model-')): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'index.mjs'), source);
+  return dir;
+}
+
+export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const ECHO_MODEL = (tag: string) => `export function predict(inputs) { return inputs.map((x) => '${tag}:' + x); }\n`;
