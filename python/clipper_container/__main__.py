@@ -16,6 +16,14 @@ from .launcher import ModelLoadError, load_model
 from .rpc import ConfigError, ModelContainer, _configure_logging
 
 
+def _report(exc: Exception, prefix: str = "") -> None:
+    """Details first, the one-line cause last (callers may keep only the tail of stderr)."""
+    detail = getattr(exc, "detail", "")
+    if detail:
+        print(detail, file=sys.stderr)
+    print(f"clipper_container: {prefix}{exc}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m clipper_container", description=__doc__.split("\n\n")[1])
     parser.add_argument("--check", metavar="PATH", help="verify that PATH defines predict() and exit")
@@ -26,7 +34,7 @@ def main(argv=None) -> int:
         try:
             load_model(args.check)
         except ModelLoadError as exc:
-            print(f"clipper_container: model check failed: {exc}", file=sys.stderr)
+            _report(exc, "model check failed: ")
             return 2
         print(f"ok: {args.check} defines predict(inputs)")
         return 0
@@ -36,7 +44,7 @@ def main(argv=None) -> int:
         predict = load_model(args.path or os.environ.get("CLIPPER_MODEL_PATH", ""))
         container = ModelContainer(predict)
     except (ModelLoadError, ConfigError) as exc:
-        print(f"clipper_container: {exc}", file=sys.stderr)
+        _report(exc)
         return 2
     container.serve_forever()
     return 0

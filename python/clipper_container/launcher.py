@@ -14,7 +14,15 @@ MODEL_FILE_NAMES = ("model.py", "predict.py")
 
 
 class ModelLoadError(Exception):
-    """The model artifact cannot be used; the message is meant for the user."""
+    """The model artifact cannot be used; the message is meant for the user.
+
+    ``detail`` (a traceback or the offending source line) is printed before the
+    one-line message, so the message is the last line of the output.
+    """
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
 
 
 def resolve_model_file(path: str) -> str:
@@ -65,17 +73,15 @@ def load_model(path: str):
         where = f"{exc.filename or file}, line {exc.lineno}"
         if exc.offset:
             where += f", column {exc.offset}"
-        text = f"\n    {exc.text.rstrip()}" if exc.text else ""
-        raise ModelLoadError(f"syntax error in {where}: {exc.msg}{text}") from None
+        detail = f"    {exc.text.strip()}" if exc.text else ""
+        raise ModelLoadError(f"syntax error in {where}: {exc.msg}", detail) from None
     except ImportError as exc:
         sys.modules.pop(name, None)
-        raise ModelLoadError(
-            f"import error while loading {file}: {exc}\n{_user_traceback()}"
-        ) from None
-    except BaseException as exc:  # noqa: B902 - a model file may even call sys.exit()
+        raise ModelLoadError(f"import error while loading {file}: {exc}", _user_traceback()) from None
+    except (Exception, SystemExit) as exc:  # a model file may even call sys.exit()
         sys.modules.pop(name, None)
         raise ModelLoadError(
-            f"loading {file} raised {type(exc).__name__}: {exc}\n{_user_traceback()}"
+            f"loading {file} raised {type(exc).__name__}: {exc}", _user_traceback()
         ) from None
     finally:
         rpc.loading_model = False

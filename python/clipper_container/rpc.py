@@ -142,7 +142,8 @@ def encode_heartbeat() -> list[bytes]:
 
 
 def encode_registration(
-    name: str, version: str, input_type: int, extensions: Sequence[str] = ()
+    name: str, version: str, input_type: int, extensions: Sequence[str] = (),
+    replica_id: str | None = None,
 ) -> list[bytes]:
     frames = [
         b"",
@@ -152,8 +153,11 @@ def encode_registration(
         str(input_type).encode("ascii"),
         _u32(RPC_VERSION),
     ]
-    if extensions:
-        frames.append(json.dumps({"extensions": list(extensions)}).encode("utf-8"))
+    if extensions or replica_id:
+        extra = {"extensions": list(extensions)}
+        if replica_id:
+            extra["replica_id"] = replica_id  # lets a resource manager match process and replica
+        frames.append(json.dumps(extra).encode("utf-8"))
     return frames
 
 
@@ -330,14 +334,14 @@ def evaluate(predict: Callable[[list], list], inputs: list) -> list[tuple[int, b
 # --------------------------------------------------------------------------- client
 
 
-def _env_float(env, key: str, default: float) -> float:
+def _env_seconds_from_ms(env, key: str, default: float) -> float:
     raw = env.get(key)
     if raw in (None, ""):
         return default
     try:
-        value = float(raw)
+        value = float(raw) / 1000.0
     except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a number") from None
+        raise ConfigError(f"{key}={raw!r} is not a number of milliseconds") from None
     if value <= 0:
         raise ConfigError(f"{key} must be positive, got {raw}")
     return value
@@ -348,7 +352,9 @@ class ModelContainer:
 
     Arguments left as None are read from the environment (CLIPPER_MODEL_NAME,
     CLIPPER_MODEL_VERSION, CLIPPER_INPUT_TYPE, CLIPPER_IP, CLIPPER_PORT,
-    CLIPPER_HEARTBEAT_INTERVAL, CLIPPER_HEARTBEAT_TIMEOUT, CLIPPER_EXTENSIONS).
+    CLIPPER_HEARTBEAT_MS, CLIPPER_FRONTEND_TIMEOUT_MS, CLIPPER_EXTENSIONS,
+    CLIPPER_REPLICA_ID, CLIPPER_PARENT_PID). Durations given as arguments are
+    in seconds; the environment variables are in milliseconds.
     """
 
     def __init__(
@@ -363,6 +369,8 @@ class ModelContainer:
         heartbeat_interval: float | None = None,
         heartbeat_timeout: float | None = None,
         extensions: Sequence[str] | None = None,
+        replica_id: str | None = None,
+        parent_pid: int | None = None,
         env=None,
     ):
         env = os.environ if env is None else env
@@ -388,12 +396,20 @@ class ModelContainer:
         if not 0 < int(port) < 65536:
             raise ConfigError(f"port {port} out of range")
         self.port = int(port)
-        self.heartbeat_interval = heartbeat_interval or _env_float(
-            env, "CLIPPER_HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_INTERVAL
+        self.heartbeat_interval = heartbeat_interval or _env_seconds_from_ms(
+            env, "CLIPPER_HEARTBEAT_MS", DEFAULT_HEARTBEAT_INTERVAL
         )
-        self.heartbeat_timeout = heartbeat_timeout or _env_float(
-            env, "CLIPPER_HEARTBEAT_TIMEOUT", DEFAULT_HEARTBEAT_TIMEOUT
+        self.heartbeat_timeout = heartbeat_timeout or _env_seconds_from_ms(
+            env, "CLIPPER_FRONTEND_TIMEOUT_MS", DEFAULT_HEARTBEAT_TIMEOUT
         )
+        self.replica_id = replica_id if replica_id is not None else env.get("CLIPPER_REPLICA_ID") or None
+        if parent_pid is None:
+            raw = env.get("CLIPPER_PARENT_PID") or "0"
+            try:
+                parent_pid = int(raw)
+            except ValueError:
+                raise ConfigError(f"CLIPPER_PARENT_PID={raw!r} is not a process id") from None
+        self.parent_pid = parent_pid  # exit when this process is no longer our parent
         if extensions is None:
             raw = env.get("CLIPPER_EXTENSIONS", ",".join(SUPPORTED_EXTENSIONS))
             extensions = [e.strip() for e in raw.split(",") if e.strip()]
@@ -467,6 +483,10 @@ class ModelContainer:
         next_heartbeat = last_heard  # the container speaks first
         try:
             while not self._stop.is_set():
+                if self.parent_pid and os.getppid() != self.parent_pid:
+                    log.warning("parent process %d is gone; shutting down", self.parent_pid)
+                    self._stop.set()
+                    break
                 now = time.monotonic()
                 if now >= next_heartbeat:
                     sock.send_multipart(encode_heartbeat())
@@ -519,7 +539,9 @@ class ModelContainer:
             log.info("frontend requested metadata; registering %s:%s", self.name, self.version)
             self._status_enabled = False  # renegotiated on every registration
             sock.send_multipart(
-                encode_registration(self.name, self.version, self.input_type, self.extensions)
+                encode_registration(
+                    self.name, self.version, self.input_type, self.extensions, self.replica_id
+                )
             )
         elif kind == HB_EXTENSIONS_ACCEPTED:
             if EXTENSION_STATUS in self.extensions:
