@@ -54,7 +54,7 @@ export async function bucketizer(ctx: LoadCtx): Promise<Stage> {
   const mode = m.str('handleInvalid', 'error');
   const fns = inputs.map((_, k) => {
     const splits = Float64Array.from(splitsArray[k] ?? []);
-    if (splits.length < 3 && splits.length < 2) throw new Error(`${who}: invalid splits`);
+    if (splits.length < 2) throw new Error(`${who}: invalid splits`);
     ctx.cols.setInfo(outputs[k], { kind: 'numeric', numValues: splits.length - 1 });
     const last = splits[splits.length - 1];
     return (v: Value, col: string): Value => {
