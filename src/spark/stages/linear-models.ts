@@ -4,7 +4,7 @@ import { toDouble } from '../meta.ts';
 import { asNumberOrNull, asVector, describe, type LoadCtx, type Stage } from '../runtime.ts';
 import { decodeMatrix, decodeVector, dot, javaBinarySearch, vget } from '../vector.ts';
 import { normalCdf } from '../special.ts';
-import { classifierStage, scalarPredictorStage } from './predictor.ts';
+import { classifierStage, scalarPredictorStage, softmaxInPlace } from './predictor.ts';
 
 export async function logisticRegression(ctx: LoadCtx): Promise<Stage> {
   const row = (await ctx.readData())[0];
@@ -28,6 +28,7 @@ export async function logisticRegression(ctx: LoadCtx): Promise<Stage> {
   }
   const m = ctx.meta;
   const t = m.num('threshold', 0.5);
+  const spark3 = m.majorVersion >= 3;
   const rawThreshold = t === 0 ? -Infinity : t === 1 ? Infinity : Math.log(t / (1 - t));
   if (!multinomial) {
     return classifierStage(ctx, {
@@ -38,7 +39,8 @@ export async function logisticRegression(ctx: LoadCtx): Promise<Stage> {
         raw[0] = -margin;
         raw[1] = margin;
         prob[0] = 1 / (1 + Math.exp(margin));
-        prob[1] = 1 / (1 + Math.exp(-margin));
+        // Spark 3+: p1 = 1 - p0; Spark 2 applied the sigmoid to both raw values
+        prob[1] = spark3 ? 1 - prob[0] : 1 / (1 + Math.exp(-margin));
       },
       rawToPrediction: (raw) => (raw[1] > rawThreshold ? 1 : 0),
     });
@@ -51,6 +53,10 @@ export async function logisticRegression(ctx: LoadCtx): Promise<Stage> {
       for (let k = 0; k < numClasses; k++) {
         raw[k] = dot(x, coef, k * cols) + intercepts[k];
         if (raw[k] > raw[maxIdx]) maxIdx = k;
+      }
+      if (spark3) {
+        softmaxInPlace(prob, raw);
+        return;
       }
       const maxMargin = raw[maxIdx];
       if (maxMargin === Infinity) {

@@ -2,26 +2,7 @@
 import { RowError, UnsupportedStageError } from '../errors.ts';
 import { describe, type LoadCtx, type Stage } from '../runtime.ts';
 import { decodeMatrix, decodeVector, DenseVector, dot, forEachActive, toDense, type Vector } from '../vector.ts';
-import { classifierStage, scalarPredictorStage } from './predictor.ts';
-
-/** Spark's softmax in place: exp(x - max) / sum. */
-function softmaxInPlace(a: Float64Array, from: ArrayLike<number>): void {
-  let max = -Number.MAX_VALUE;
-  for (let i = 0; i < a.length; i++) {
-    if (from[i] === Infinity) {
-      a.fill(0);
-      a[i] = 1;
-      return;
-    }
-    if (from[i] > max) max = from[i];
-  }
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    a[i] = Math.exp(from[i] - max);
-    sum += a[i];
-  }
-  for (let i = 0; i < a.length; i++) a[i] /= sum;
-}
+import { classifierStage, scalarPredictorStage, softmaxInPlace } from './predictor.ts';
 
 export async function naiveBayes(ctx: LoadCtx): Promise<Stage> {
   const who = describe(ctx);

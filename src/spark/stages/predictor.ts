@@ -11,6 +11,25 @@ export interface ClassifierCore {
   rawToPrediction?(raw: Float64Array): number;
 }
 
+/** Spark's Utils.softmax into a: exp(x - max) / sum (a one-hot for +Infinity). */
+export function softmaxInPlace(a: Float64Array, from: ArrayLike<number>): void {
+  let max = -Number.MAX_VALUE;
+  for (let i = 0; i < a.length; i++) {
+    if (from[i] === Infinity) {
+      a.fill(0);
+      a[i] = 1;
+      return;
+    }
+    if (from[i] > max) max = from[i];
+  }
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    a[i] = Math.exp(from[i] - max);
+    sum += a[i];
+  }
+  for (let i = 0; i < a.length; i++) a[i] /= sum;
+}
+
 export function argmax(a: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
