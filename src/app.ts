@@ -49,7 +49,8 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
   // Replicas: RPC tells the query processor and the manager; the manager tells RPC when a process dies.
   rpc.on('ready', (r: Replica) => {
     processor.addReplica(r);
-    if (r.replicaId) manager.markReady(r.replicaId);
+    const matched = manager.markReady(r.replicaId, r.modelName, r.modelVersion);
+    r.replicaId ??= matched;
   });
   rpc.on('lost', (r: Replica) => processor.removeReplica(r));
   manager.on('replica-exit', (id: string, reason: string) => rpc.evictByReplicaId(id, reason));

@@ -17,8 +17,8 @@ export interface ReplicaInfo {
 export interface ContainerManager {
   /** Makes the running replicas of `model` match the registry: the current version at its count, others none. */
   reconcile(model: string, versions: ModelVersion[], current: string | undefined): Promise<void>;
-  /** RPC saw this replica register. */
-  markReady(replicaId: string): void;
+  /** RPC saw a replica register (by id, or by model version when it sent none); returns the replica id it matched. */
+  markReady(replicaId: string | undefined, name: string, version: string): string | undefined;
   /** Resolves when `count` replicas of the version are READY, false on timeout. */
   waitReady(name: string, version: string, count: number, timeoutMs: number): Promise<boolean>;
   /** Resolves when at most `keep` replicas of the version are left running, false on timeout. */

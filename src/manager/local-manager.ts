@@ -64,11 +64,16 @@ export class LocalManager extends EventEmitter implements ContainerManager {
     await Promise.all(stops);
   }
 
-  markReady(id: string): void {
-    const s = this.slots.get(id);
-    if (!s || s.info.state !== 'STARTING') return;
+  markReady(id: string | undefined, name: string, version: string): string | undefined {
+    // A container that does not announce its replica id (a plain v3 container) is matched
+    // to the longest-starting replica of its model version.
+    const s = id !== undefined
+      ? this.slots.get(id)
+      : this.slotsOf(name, version).filter((x) => x.info.state === 'STARTING').sort((a, b) => (a.info.startedAt ?? 0) - (b.info.startedAt ?? 0))[0];
+    if (!s || s.info.state !== 'STARTING') return undefined;
     s.info.state = 'READY';
     this.notify();
+    return s.info.replicaId;
   }
 
   private notify(): void {

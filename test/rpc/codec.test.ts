@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  decodeContainerMessage, decodeFrontendMessage, encodeHeartbeat, encodeHeartbeatReply, encodePredictRequest,
+  encodeRegistration, encodeResponse, RpcDecodeError,
+} from '../../src/rpc/codec.ts';
+
+describe('RPC v3 codec', () => {
+  it('lays out a prediction request frame by frame, little-endian', () => {
+    const frames = encodePredictRequest(7, 3, [Buffer.from([1, 2]), Buffer.from([3])]);
+    assert.equal(frames[0]!.length, 0, 'empty delimiter');
+    assert.equal(frames[1]!.readUInt32LE(), 3, 'rpc version');
+    assert.equal(frames[2]!.readUInt32LE(), 1, 'container content');
+    assert.equal(frames[3]!.readUInt32LE(), 7, 'msg id');
+    assert.equal(frames[4]!.readUInt32LE(), 0, 'predict');
+    assert.equal(Number(frames[5]!.readBigUInt64LE()), 32, 'header byte length');
+    const h = frames[6]!;
+    assert.deepEqual([0, 8, 16, 24].map((o) => Number(h.readBigUInt64LE(o))), [3, 2, 2, 1]);
+    assert.deepEqual(frames.slice(7), [Buffer.from([1, 2]), Buffer.from([3])]);
+    const back = decodeFrontendMessage(frames);
+    assert.equal(back.kind, 'predict');
+    if (back.kind === 'predict') {
+      assert.equal(back.msgId.readUInt32LE(), 7);
+      assert.equal(back.inputTypeCode, 3);
+      assert.equal(back.inputs.length, 2);
+    }
+  });
+
+  it('round-trips heartbeats both ways', () => {
+    assert.deepEqual(decodeContainerMessage(encodeHeartbeat()), { kind: 'heartbeat' });
+    assert.deepEqual(decodeFrontendMessage(encodeHeartbeatReply(1)), { kind: 'heartbeat', heartbeatType: 1 });
+  });
+
+  it('reads a plain v3 registration and one with our extension frame', () => {
+    const plain = encodeRegistration({ modelName: 'm', modelVersion: '2', inputTypeCode: 4 });
+    assert.equal(plain.length, 6);
+    assert.equal(plain[4]!.toString(), '4', 'input type as decimal text');
+    assert.deepEqual(decodeContainerMessage(plain), { kind: 'register', modelName: 'm', modelVersion: '2', inputTypeCode: 4 });
+    const ext = decodeContainerMessage(encodeRegistration({ modelName: 'm', modelVersion: '2', inputTypeCode: 4, extensions: ['status'], replicaId: 'm:2#0' }));
+    assert.deepEqual(ext, { kind: 'register', modelName: 'm', modelVersion: '2', inputTypeCode: 4, extensions: ['status'], replicaId: 'm:2#0' });
+  });
+
+  it('decodes responses with and without the status extension', () => {
+    const id = Buffer.alloc(4);
+    id.writeUInt32LE(9);
+    const plain = decodeContainerMessage(encodeResponse(id, [Buffer.from('a'), Buffer.from('bc')]));
+    assert.equal(plain.kind, 'response');
+    if (plain.kind === 'response') {
+      assert.equal(plain.msgId, 9);
+      assert.deepEqual(plain.outputs.map(String), ['a', 'bc']);
+      assert.equal(plain.status, undefined);
+    }
+    const withStatus = decodeContainerMessage(encodeResponse(id, [Buffer.from('ok'), Buffer.from('boom')], Uint8Array.from([0, 1])));
+    if (withStatus.kind === 'response') assert.deepEqual([...withStatus.status!], [0, 1]);
+    else assert.fail('not a response');
+  });
+
+  it('refuses malformed messages with a decode error', () => {
+    assert.throws(() => decodeContainerMessage([Buffer.alloc(0), Buffer.from([9, 0, 0, 0])]), RpcDecodeError);
+    assert.throws(() => decodeContainerMessage([Buffer.alloc(0)]), RpcDecodeError);
+    const frames = encodePredictRequest(1, 4, [Buffer.from('x'), Buffer.from('y')]);
+    assert.throws(() => decodeFrontendMessage(frames.slice(0, -1)), /announces 2 inputs/);
+  });
+});
