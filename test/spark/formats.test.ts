@@ -203,3 +203,16 @@ test('paths that are not Spark models are refused with NotASparkModelError sayin
     });
   }
 });
+
+test('CrossValidatorModel and TrainValidationSplitModel evaluate their bestModel', async () => {
+  for (const cls of ['CrossValidatorModel', 'TrainValidationSplitModel']) {
+    const dir = join(root, cls);
+    mkdirSync(join(dir, 'metadata'), { recursive: true });
+    writeFileSync(
+      join(dir, 'metadata', 'part-00000'),
+      `${JSON.stringify({ class: `org.apache.spark.ml.tuning.${cls}`, sparkVersion: '3.5.1', uid: `${cls}_1`, paramMap: {}, avgMetrics: [0.5] })}\n`,
+    );
+    treePipeline(join(dir, 'bestModel'), '3.5.1', false);
+    checkTreeResults((await loadPipeline(dir)).transform(ROWS));
+  }
+});

@@ -8,7 +8,7 @@ import { loadPipeline, type SparkResult } from '../../src/spark/index.ts';
 import { hashBytes, hashTerm, nonNegativeMod } from '../../src/spark/murmur3.ts';
 import { compileExpr } from '../../src/spark/stages/sql.ts';
 import { parseSelect } from '../../src/spark/sql-expression.ts';
-import { dense, double, vectorSchema, writePipeline, type StageSpec } from './spark-writer.ts';
+import { dense, double, listOf, str, vectorSchema, writePipeline, type StageSpec } from './spark-writer.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'spark-stages-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -146,4 +146,41 @@ test('SQLTransformer -> VectorAssembler -> LinearRegression', async () => {
   assert.deepEqual(big, { prediction: 1 + 10 + 2 * 2 });
   assert.deepEqual(small, { prediction: 1 + 2 * 0.5 });
   assert.ok('error' in zero && /null value in column "ratio"/.test(zero.error)); // division by zero is null
+});
+
+test('RegexTokenizer -> StopWordsRemover -> Word2Vec (average of word vectors) -> KMeans', async () => {
+  const dir = join(root, 'w2v');
+  writePipeline(dir, [
+    { cls: `${F}RegexTokenizer`, uid: 'RegexTokenizer_w', params: { inputCol: 'text', outputCol: 'tokens', pattern: '\\W+' } },
+    { cls: `${F}StopWordsRemover`, uid: 'StopWordsRemover_w', params: { inputCol: 'tokens', outputCol: 'words', stopWords: ['the'], caseSensitive: false } },
+    {
+      cls: `${F}Word2VecModel`,
+      uid: 'Word2Vec_w',
+      params: { inputCol: 'words', outputCol: 'vec', vectorSize: 2 },
+      data: {
+        data: {
+          schema: [str('word'), ...listOf('vector', { type: 'FLOAT', repetition_type: 'REQUIRED' })],
+          columns: { word: ['cat', 'dog', 'car'], vector: [[1, 0], [0.5, 0.5], [-1, 2]] },
+        },
+      },
+    },
+    {
+      cls: 'org.apache.spark.ml.clustering.KMeansModel',
+      uid: 'KMeans_w',
+      params: { featuresCol: 'vec', k: 2 },
+      data: {
+        data: {
+          schema: [{ name: 'clusterIdx', type: 'INT32', repetition_type: 'REQUIRED' }, ...vectorSchema('clusterCenter')],
+          columns: { clusterIdx: [1, 0], clusterCenter: [dense([-1, 2]), dense([0.75, 0.25])] },
+        },
+      },
+    },
+  ]);
+  const p = await loadPipeline(dir);
+  // "The cat, the dog!" -> [cat, dog] -> mean (0.75, 0.25) -> cluster 0; "car" -> (-1, 2) -> cluster 1
+  assert.deepEqual(p.transform([{ text: 'The cat, the dog!' }, { text: 'car' }, { text: null }]), [
+    { prediction: 0 },
+    { prediction: 1 },
+    { error: 'null value in column "text" (RegexTokenizer RegexTokenizer_w)' },
+  ]);
 });
