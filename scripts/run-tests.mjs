@@ -28,7 +28,7 @@ let failed = node.status !== 0;
 if (only.length === 0 || only.includes('python')) {
   const python = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
   if (existsSync(join(root, 'python/tests'))) {
-    const py = spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'python/tests', '-t', 'python'], {
+    const py = spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'python/tests'], {
       cwd: root, stdio: 'inherit', env: { ...process.env, PYTHONPATH: join(root, 'python') },
     });
     failed ||= py.status !== 0;
