@@ -14,6 +14,11 @@ import { SocketWriter } from '../rpc/socket-writer.ts';
 
 export type PredictFn = (inputs: unknown[]) => unknown[] | Promise<unknown[]>;
 
+/** Return one of these in place of an output to fail just that input (e.g. a Spark row missing a column). */
+export class InputError {
+  constructor(readonly message: string) {}
+}
+
 export interface ServeOptions {
   modelName: string;
   modelVersion: string;
@@ -154,7 +159,13 @@ class ContainerClient {
       const outputs = await this.predict(inputs);
       if (!Array.isArray(outputs)) throw new Error(`predict must return an array, got ${outputs === null ? 'null' : typeof outputs}`);
       if (outputs.length !== inputs.length) throw new Error(`predict returned ${outputs.length} outputs for ${inputs.length} inputs`);
-      return encodeResponse(msgId, outputs.map(outputToBuffer), statusExt ? new Uint8Array(outputs.length) : undefined);
+      const status = new Uint8Array(outputs.length);
+      const buffers = outputs.map((o, i) => {
+        if (!(o instanceof InputError)) return outputToBuffer(o);
+        status[i] = 1;
+        return Buffer.from(statusExt ? o.message : JSON.stringify({ error: o.message }));
+      });
+      return encodeResponse(msgId, buffers, statusExt ? status : undefined);
     } catch (e) {
       const message = e instanceof Error && e.message.startsWith('predict ') ? e.message : `predict failed: ${errorMessage(e)}`;
       console.error(`clipper container: batch of ${raw.length} failed: ${e instanceof Error && e.stack ? e.stack : message}`);
