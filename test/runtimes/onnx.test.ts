@@ -131,6 +131,28 @@ describe('onnx runtime: loadOnnxModel', () => {
     }
   });
 
+  it('groups examples by length for a symbolic non-batch dim, and falls back to one at a time when outputs lose the batch dim', async () => {
+    const { AttributeType } = onnxProto.onnx.AttributeProto;
+    const keepdims0 = [{ name: 'keepdims', type: AttributeType.INT, i: 0 }];
+    const perStep = await load(encodeModel({
+      name: 'per_step', node: [node('ReduceSum', ['x', 'axes'], ['s'], keepdims0)],
+      initializer: [{ name: 'axes', dims: [1], dataType: onnxProto.onnx.TensorProto.DataType.INT64, int64Data: [2] }],
+      input: [valueInfo('x', ['N', 'T', 2])], output: [valueInfo('s', ['N', 'T'])],
+    }));
+    const total = await load(encodeModel({
+      name: 'total', node: [node('ReduceSum', ['x'], ['s'], keepdims0)], input: [valueInfo('x', ['N', 2])], output: [valueInfo('s', [])],
+    }));
+    try {
+      const outs = await perStep.predict([[1, 2, 3, 4], [1, 1], [5, 5, 5, 5], [1, 2, 3]]);
+      assert.deepEqual(outs.slice(0, 3), [[3, 7], [2], [10, 10]]);
+      assert.match((outs[3] as InputError).message, /a positive multiple of 2 per example, got 3/);
+      assert.deepEqual(await total.predict([[1, 2], [3, 4]]), [3, 7], 'a sum over the whole batch is recomputed per example');
+    } finally {
+      await perStep.close();
+      await total.close();
+    }
+  });
+
   it('reads thread counts from the environment', () => {
     assert.deepEqual(onnxOptionsFromEnv({}), { intraOpThreads: 1, interOpThreads: 1 });
     assert.deepEqual(onnxOptionsFromEnv({ CLIPPER_ONNX_INTRA_OP_THREADS: '2', CLIPPER_ONNX_INTER_OP_THREADS: '3' }), { intraOpThreads: 2, interOpThreads: 3 });
