@@ -41,8 +41,9 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
   const processor = new QueryProcessor(registry, (r, inputs) => rpc.predict(r, r.inputTypeCode, inputs), metrics, {
     queue: {
       maxBatchSize: config.maxBatchSize, maxInflightPerReplica: config.maxInflightPerReplica, maxQueue: config.maxQueue,
-      maxAttempts: 3, budgetFraction: 0.8,
+      maxAttempts: 3, budgetFraction: 0.8, maxBatchWaitMs: config.maxBatchWaitMs,
     },
+    cacheBytes: config.cacheBytes,
   });
   const manager = new LocalManager({ dataDir: config.dataDir, rpc: { host: config.host, port: rpc.boundPort }, stopGraceMs: config.stopGraceMs, log });
 

@@ -14,6 +14,8 @@ export interface UserConfig {
   maxBatchSize?: number;
   maxInflightPerReplica?: number;
   maxQueue?: number;
+  maxBatchWaitMs?: number;
+  cacheBytes?: number;
 }
 
 export type ResolvedConfig = Readonly<Required<UserConfig>>;
@@ -32,5 +34,7 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     maxBatchSize: user.maxBatchSize ?? 256,
     maxInflightPerReplica: user.maxInflightPerReplica ?? 1,
     maxQueue: user.maxQueue ?? 100_000,
+    maxBatchWaitMs: user.maxBatchWaitMs ?? 0,
+    cacheBytes: user.cacheBytes ?? 64 * 1024 * 1024,
   });
 }

@@ -31,7 +31,7 @@ const result = await autocannon({
   duration: cfg.durationSec,
   method: 'POST',
   headers: { 'content-type': 'application/json' },
-  requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, body: makeBody(n++) }) }],
+  requests: [{ setupRequest: (req) => ({ ...req, body: makeBody(n++) }) }],
 });
 console.log(JSON.stringify({
   rps: result.requests.average,

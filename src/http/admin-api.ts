@@ -44,6 +44,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       inputType: parseInputType(b.input_type),
       defaultOutput: checkString(b.default_output, 'default_output', 'None'),
       latencySloMicros: slo,
+      overloadDefault: checkBool(b.overload_default, 'overload_default', false),
     });
     return { success: true, application: appView(a, registry) };
   });

@@ -9,6 +9,7 @@ export function appView(a: Application, registry: RegistryService) {
     input_type: a.inputType,
     default_output: a.defaultOutput,
     latency_slo_micros: a.latencySloMicros,
+    overload_default: a.overloadDefault,
     linked_models: registry.linkedModels(a.name),
     policy: a.policy,
   };

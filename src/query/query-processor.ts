@@ -10,6 +10,7 @@ import { versionKey, type Application, type ModelVersion } from '../registry/typ
 import type { Replica } from '../rpc/replica.ts';
 import { DEFAULT_BATCH_CONFIG } from './batching/batch-size-policy.ts';
 import { VersionQueue, type SendBatch, type VersionQueueOptions } from './batching/version-queue.ts';
+import { PredictionCache } from './cache/prediction-cache.ts';
 import type { QueryMetrics } from './metrics.ts';
 import { systemClock, type Clock, type Task, type TaskResult } from './task.ts';
 
@@ -24,16 +25,29 @@ export interface EntryError { error: string; cause?: string }
 
 export interface QueryOptions {
   queue: Omit<VersionQueueOptions, 'batch'> & { maxBatchSize: number };
+  /** Prediction cache size per server; 0 turns the cache (and in-flight sharing) off. */
+  cacheBytes: number;
 }
 
 export const DEFAULT_QUERY_OPTIONS: QueryOptions = {
-  queue: { maxBatchSize: DEFAULT_BATCH_CONFIG.max, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 0.8 },
+  queue: { maxBatchSize: DEFAULT_BATCH_CONFIG.max, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 0.8, maxBatchWaitMs: 0 },
+  cacheBytes: 64 * 1024 * 1024,
 };
+
+/** One model call shared by identical inputs in flight; abandoned when nobody waits any more. */
+interface Flight {
+  input: Buffer;
+  listeners: Set<(r: TaskResult) => void>;
+  task: Task;
+  leave(listener: (r: TaskResult) => void): void;
+}
 
 export interface PredictRequest { app: string; inputs: unknown[]; version?: string }
 
 export class QueryProcessor {
   private readonly queues = new Map<string, VersionQueue>();
+  private readonly flights = new Map<string, Flight>();
+  private readonly cache: PredictionCache;
   private nextQueryId = 0;
 
   constructor(
@@ -43,11 +57,14 @@ export class QueryProcessor {
     private readonly opts: QueryOptions = DEFAULT_QUERY_OPTIONS,
     private readonly clock: Clock = systemClock,
   ) {
+    this.cache = new PredictionCache(opts.cacheBytes);
     registry.on('version-deleted', (v: ModelVersion) => {
       const key = versionKey(v.name, v.version);
       this.queues.get(key)?.close(`model version ${key} was deleted`);
       this.queues.delete(key);
+      this.cache.dropVersion(key);
     });
+    registry.on('version-added', (v: ModelVersion) => this.cache.dropVersion(versionKey(v.name, v.version)));
   }
 
   addReplica(r: Replica): void {
@@ -120,47 +137,98 @@ export class QueryProcessor {
   private runOnVersion(app: Application, v: ModelVersion, encoded: Array<Buffer | ServingError>, deadline: number, sloMs: number): Promise<Array<TaskResult | ServingError>> {
     const q = this.queueFor(v.name, v.version);
     q.setLatencyBudget(sloMs);
-    const key = q.key;
     const now = this.clock.now();
     const results: Array<TaskResult | ServingError | undefined> = encoded.map((e) => (e instanceof ServingError ? e : undefined));
+    const cancels: Array<() => void> = [];
     let pending = 0;
-    const tasks: Task[] = [];
 
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      let finished = false;
+      let submitting = true;
       const finish = () => {
+        finished = true;
         if (timer) clearTimeout(timer);
-        for (const t of tasks) t.abandoned = true;
+        for (const c of cancels) c();
         resolve(results as Array<TaskResult | ServingError>);
       };
       encoded.forEach((e, i) => {
         if (e instanceof ServingError) return;
         pending++;
-        const task: Task = {
-          input: e, deadline, enqueuedAt: now, attempts: 0, abandoned: false,
-          done: (r) => {
-            if (task.abandoned || results[i] !== undefined) return;
-            results[i] = r;
-            if (--pending === 0) finish();
-          },
+        const done = (r: TaskResult) => {
+          if (results[i] !== undefined) return;
+          results[i] = r;
+          if (--pending === 0 && !submitting && !finished) finish();
         };
-        tasks.push(task);
         try {
-          q.enqueue(task);
+          const cancel = this.submit(q, e, deadline, now, done);
+          if (cancel) cancels.push(cancel);
         } catch (err) {
-          results[i] = err as ServingError;
+          const se = err as ServingError;
+          results[i] = se.code === 'QUEUE_FULL' && app.overloadDefault ? { ok: false, code: 'QUEUE_FULL', error: se.message } : se;
           pending--;
         }
       });
+      submitting = false;
       if (pending === 0) return finish();
       timer = setTimeout(() => {
         const reason = q.replicaCount === 0
-          ? `no replica of ${key} is ready`
-          : `no prediction from ${key} within the latency SLO of ${sloMs} ms`;
+          ? `no replica of ${q.key} is ready`
+          : `no prediction from ${q.key} within the latency SLO of ${sloMs} ms`;
         for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = { ok: false, code: 'DEADLINE_EXCEEDED', error: reason };
         finish();
       }, Math.max(0, deadline - this.clock.now()));
     });
+  }
+
+  /**
+   * Answers one input from the cache, joins an identical input already in flight, or queues it.
+   * Returns how to stop waiting (undefined when answered at once). Throws QUEUE_FULL.
+   */
+  private submit(q: VersionQueue, input: Buffer, deadline: number, now: number, done: (r: TaskResult) => void): (() => void) | undefined {
+    if (!this.cache.enabled) {
+      const task: Task = { input, deadline, enqueuedAt: now, attempts: 0, abandoned: false, done };
+      q.enqueue(task);
+      return () => { task.abandoned = true; };
+    }
+    const labels = { model: q.key };
+    const key = PredictionCache.key(q.key, input);
+    const hit = this.cache.get(key, q.key, input);
+    if (hit) {
+      this.metrics.cacheHits.inc(labels);
+      done({ ok: true, value: hit.value });
+      return undefined;
+    }
+    this.metrics.cacheMisses.inc(labels);
+    const twin = this.flights.get(key);
+    if (twin && twin.input.equals(input)) {
+      twin.listeners.add(done);
+      twin.task.deadline = Math.max(twin.task.deadline, deadline);
+      return () => twin.leave(done);
+    }
+    const flights = this.flights;
+    const cache = this.cache;
+    const flight: Flight = {
+      input,
+      listeners: new Set([done]),
+      task: {
+        input, deadline, enqueuedAt: now, attempts: 0, abandoned: false,
+        done: (r) => {
+          if (flights.get(key) === flight) flights.delete(key);
+          if (r.ok) cache.put(key, q.key, input, r.value, r.bytes ?? 0);
+          for (const l of flight.listeners) l(r);
+        },
+      },
+      leave(l) {
+        flight.listeners.delete(l);
+        if (flight.listeners.size > 0) return;
+        flight.task.abandoned = true;
+        if (flights.get(key) === flight) flights.delete(key);
+      },
+    };
+    q.enqueue(flight.task);
+    if (!twin) flights.set(key, flight);
+    return () => flight.leave(done);
   }
 
   private queueFor(name: string, version: string): VersionQueue {

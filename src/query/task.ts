@@ -1,6 +1,6 @@
 /** One input waiting for one model version. */
 export type TaskResult =
-  | { ok: true; value: unknown }
+  | { ok: true; value: unknown; bytes?: number }
   | { ok: false; error: string; code: 'MODEL_ERROR' | 'WORKER_FAILED' | 'DEADLINE_EXCEEDED' | 'QUEUE_FULL' | 'UNAVAILABLE' };
 
 export interface Task {

@@ -14,7 +14,7 @@ import { removeArtifact, storeArtifact } from './artifacts.ts';
 import type { InputType } from './input-types.ts';
 import { versionKey, type Application, type ModelVersion, type Runtime } from './types.ts';
 
-export interface NewApp { name: string; inputType: InputType; defaultOutput: string; latencySloMicros: number }
+export interface NewApp { name: string; inputType: InputType; defaultOutput: string; latencySloMicros: number; overloadDefault?: boolean }
 export interface NewVersion {
   name: string; version: string; inputType: InputType; labels: string[]; runtime: Runtime;
   containerName: string; modelDataPath: string | undefined; batchSize: number; replicas: number;
@@ -70,7 +70,7 @@ export class RegistryService extends EventEmitter {
   // ---------- writes ----------
   async addApp(n: NewApp): Promise<Application> {
     if (this.apps.has(n.name)) throw new ServingError('ALREADY_EXISTS', `application ${n.name} already exists`);
-    const app: Application = { ...n, policy: 'single', policyParams: {}, createdAt: Date.now() };
+    const app: Application = { ...n, overloadDefault: n.overloadDefault ?? false, policy: 'single', policyParams: {}, createdAt: Date.now() };
     await this.store.putApp(app);
     this.apps.set(app.name, app);
     this.emit('app-added', app);

@@ -9,6 +9,8 @@ export interface Application {
   inputType: InputType;
   defaultOutput: string;
   latencySloMicros: number;
+  /** When the version queue is full: answer with the default output instead of 503. */
+  overloadDefault: boolean;
   policy: string;
   policyParams: Record<string, unknown>;
   createdAt: number;

@@ -9,7 +9,7 @@ import type { Store } from './store.ts';
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS applications (
   name TEXT PRIMARY KEY, input_type TEXT NOT NULL, default_output TEXT NOT NULL,
-  latency_slo_micros INTEGER NOT NULL, policy TEXT NOT NULL DEFAULT 'single',
+  latency_slo_micros INTEGER NOT NULL, overload_default INTEGER NOT NULL DEFAULT 0, policy TEXT NOT NULL DEFAULT 'single',
   policy_params TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS model_versions (
   name TEXT NOT NULL, version TEXT NOT NULL, input_type TEXT NOT NULL, labels TEXT NOT NULL,
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS links (app_name TEXT NOT NULL, model_name TEXT NOT NU
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
-interface AppRow { name: string; input_type: string; default_output: string; latency_slo_micros: number; policy: string; policy_params: string; created_at: number }
+interface AppRow { name: string; input_type: string; default_output: string; latency_slo_micros: number; overload_default: number; policy: string; policy_params: string; created_at: number }
 interface VersionRow { name: string; version: string; input_type: string; labels: string; runtime: string; container_name: string; artifact_path: string; artifact_hash: string; batch_size: number; replicas: number; created_at: number }
 
 export class SqliteStore implements Store {
@@ -37,7 +37,7 @@ export class SqliteStore implements Store {
 
   async load(): Promise<RegistrySnapshot> {
     const apps = (this.db.prepare('SELECT * FROM applications ORDER BY name').all() as AppRow[]).map((r): Application => ({
-      name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output, latencySloMicros: r.latency_slo_micros,
+      name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output, latencySloMicros: r.latency_slo_micros, overloadDefault: r.overload_default === 1,
       policy: r.policy, policyParams: JSON.parse(r.policy_params) as Record<string, unknown>, createdAt: r.created_at,
     }));
     const versions = (this.db.prepare('SELECT * FROM model_versions ORDER BY name, created_at').all() as VersionRow[]).map((r): ModelVersion => ({
@@ -55,8 +55,8 @@ export class SqliteStore implements Store {
   }
 
   async putApp(a: Application): Promise<void> {
-    this.db.prepare(`INSERT INTO applications (name, input_type, default_output, latency_slo_micros, policy, policy_params, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`).run(a.name, a.inputType, a.defaultOutput, a.latencySloMicros, a.policy, JSON.stringify(a.policyParams), a.createdAt);
+    this.db.prepare(`INSERT INTO applications (name, input_type, default_output, latency_slo_micros, overload_default, policy, policy_params, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(a.name, a.inputType, a.defaultOutput, a.latencySloMicros, a.overloadDefault ? 1 : 0, a.policy, JSON.stringify(a.policyParams), a.createdAt);
   }
 
   async deleteApp(name: string): Promise<void> {

@@ -36,7 +36,7 @@ it('kill -9 of one of two replicas while 200 queries flow: none fails or hangs, 
       const r = s.app.manager.replicas().find((x) => x.replicaId === 'ha-model:1#0');
       return r && r.state === 'READY' && r.pid !== pid ? r : undefined;
     }, 5000, 'the killed replica to be restarted');
-    assert.equal(back.restarts, 1);
+    assert.equal(back!.restarts, 1);
     assert.equal(s.app.rpc.readyReplicas().length, 2);
   } finally {
     await s.close();

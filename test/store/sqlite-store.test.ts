@@ -13,7 +13,7 @@ const version = (v: string): ModelVersion => ({
 it('persists to a file and keeps writes atomic', async () => {
   const file = join(tempDir(), 'r.sqlite');
   const a = new SqliteStore(file);
-  await a.putApp({ name: 'app', inputType: 'doubles', defaultOutput: '0', latencySloMicros: 1000, policy: 'single', policyParams: {}, createdAt: 1 });
+  await a.putApp({ name: 'app', inputType: 'doubles', defaultOutput: '0', latencySloMicros: 1000, overloadDefault: false, policy: 'single', policyParams: {}, createdAt: 1 });
   await a.putVersion(version('1'), true);
   await a.putVersion(version('2'), true);
   await a.setLinks('app', ['m']);

@@ -19,6 +19,11 @@ export interface VersionQueueOptions {
   maxAttempts: number;
   /** Share of the SLO a batch may take (the rest is queueing and transport). */
   budgetFraction: number;
+  /**
+   * Delayed batching: an idle replica waits up to this long (ms) after the oldest queued input
+   * for a fuller batch before it sends a smaller one. 0 sends at once.
+   */
+  maxBatchWaitMs: number;
 }
 
 export interface QueueObserver {
@@ -37,6 +42,7 @@ export class VersionQueue {
   private readonly workers = new Map<string, Worker>();
   private budgetMs = 100;
   private closedReason: string | undefined;
+  private waitTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly key: string,
@@ -93,6 +99,7 @@ export class VersionQueue {
     if (this.depth === 0) return;
     for (const w of this.workers.values()) {
       while (w.inflight < this.opts.maxInflightPerReplica && this.depth > 0) {
+        if (this.shouldWait(w.sizer.current())) break;
         const batch = this.take(w.sizer.current());
         if (batch.length === 0) break;
         void this.dispatch(w, batch);
@@ -100,6 +107,23 @@ export class VersionQueue {
       if (this.depth === 0) break;
     }
     this.observer.depth(this.depth);
+  }
+
+  /** Delayed batching: hold a short batch until it fills or its oldest input has waited long enough. */
+  private shouldWait(size: number): boolean {
+    const wait = this.opts.maxBatchWaitMs;
+    if (wait <= 0 || this.depth >= size) return false;
+    const oldest = this.items[this.head]!;
+    const due = oldest.enqueuedAt + Math.min(wait, Math.max(0, (oldest.deadline - oldest.enqueuedAt) / 2));
+    const delay = due - this.clock.now();
+    if (delay <= 0) return false;
+    if (!this.waitTimer) {
+      this.waitTimer = setTimeout(() => {
+        this.waitTimer = undefined;
+        this.pump();
+      }, Math.ceil(delay));
+    }
+    return true;
   }
 
   /** Takes up to n live tasks from the head, dropping those nobody waits for any more. */
@@ -136,7 +160,7 @@ export class VersionQueue {
       let failed = 0;
       for (let i = 0; i < batch.length; i++) {
         const o = outputs[i]!;
-        if (o.ok) batch[i]!.done({ ok: true, value: decodeOutput(o.value) });
+        if (o.ok) batch[i]!.done({ ok: true, value: decodeOutput(o.value), bytes: o.value.length });
         else {
           failed++;
           batch[i]!.done({ ok: false, code: 'MODEL_ERROR', error: o.value.toString('utf8') });
