@@ -19,10 +19,18 @@ program.command('start')
   .option('--query-port <port>', 'query API port', int, 1337)
   .option('--admin-port <port>', 'admin API port', int, 1338)
   .option('--rpc-port <port>', 'RPC port for model containers', int, 7000)
-  .option('--body-limit <bytes>', 'largest accepted request body', int)
+  .option('--body-limit <bytes>', 'largest accepted request body (default 10 MB)', int)
+  .option('--cache-bytes <bytes>', 'prediction cache size; 0 turns it off (default 64 MB)', int)
+  .option('--max-batch-size <n>', 'largest adaptive batch (default 256)', int)
+  .option('--max-batch-wait-ms <ms>', 'delayed batching: wait this long for a fuller batch (default 0)', int)
+  .option('--max-queue <n>', 'inputs a version queue holds before answering 503 (default 100000)', int)
+  .option('--max-inflight <n>', 'batches in flight per replica (default 1)', int)
   .option('--demo', 'deploy and link the example model')
   .action(async (o) => {
-    await runStart({ dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit }, Boolean(o.demo));
+    await runStart({
+      dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit,
+      cacheBytes: o.cacheBytes, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
+    }, Boolean(o.demo));
   });
 
 /** Adds the client options and runs `fn` with a client, printing errors as one line. */
