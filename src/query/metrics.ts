@@ -20,3 +20,29 @@ export class QueryMetrics {
   readonly cacheMisses = new Counter({ name: 'clipper_cache_misses_total', help: 'Prediction cache misses', labelNames: ['model'], registers: [this.registry] });
   readonly replicas = new Gauge({ name: 'clipper_ready_replicas', help: 'Replicas registered and ready', labelNames: ['model'], registers: [this.registry] });
 }
+
+/** Label children resolved once per app / model version: the hot path skips prom-client's label hashing. */
+export function appMetrics(m: QueryMetrics, app: string) {
+  return {
+    requests: m.appRequests.labels(app),
+    latency: m.appLatency.labels(app),
+    defaults: (reason: string) => m.appDefaults.labels(app, reason),
+  };
+}
+
+export function modelMetrics(m: QueryMetrics, model: string) {
+  return {
+    requests: m.modelRequests.labels(model),
+    errors: m.modelErrors.labels(model),
+    latency: m.modelLatency.labels(model),
+    queueTime: m.queueTime.labels(model),
+    batchSize: m.batchSize.labels(model),
+    depth: m.queueDepth.labels(model),
+    cacheHits: m.cacheHits.labels(model),
+    cacheMisses: m.cacheMisses.labels(model),
+    replicas: m.replicas.labels(model),
+    dropped: (reason: string) => m.dropped.labels(model, reason),
+  };
+}
+export type ModelMetrics = ReturnType<typeof modelMetrics>;
+export type AppMetrics = ReturnType<typeof appMetrics>;

@@ -11,7 +11,7 @@ import type { Replica } from '../rpc/replica.ts';
 import { DEFAULT_BATCH_CONFIG } from './batching/batch-size-policy.ts';
 import { VersionQueue, type SendBatch, type VersionQueueOptions } from './batching/version-queue.ts';
 import { PredictionCache } from './cache/prediction-cache.ts';
-import type { QueryMetrics } from './metrics.ts';
+import { appMetrics, modelMetrics, type AppMetrics, type ModelMetrics, type QueryMetrics } from './metrics.ts';
 import { systemClock, type Clock, type Task, type TaskResult } from './task.ts';
 
 export interface Prediction {
@@ -46,6 +46,8 @@ export interface PredictRequest { app: string; inputs: unknown[]; version?: stri
 
 export class QueryProcessor {
   private readonly queues = new Map<string, VersionQueue>();
+  private readonly queueMetrics = new Map<string, ModelMetrics>();
+  private readonly appMetricsCache = new Map<string, AppMetrics>();
   private readonly flights = new Map<string, Flight>();
   private readonly cache: PredictionCache;
   private nextQueryId = 0;
@@ -70,14 +72,14 @@ export class QueryProcessor {
   addReplica(r: Replica): void {
     const q = this.queueFor(r.modelName, r.modelVersion);
     q.addReplica(r);
-    this.metrics.replicas.set({ model: q.key }, q.replicaCount);
+    this.modelMetricsFor(q.key).replicas.set(q.replicaCount);
   }
 
   removeReplica(r: Replica): void {
     const q = this.queues.get(versionKey(r.modelName, r.modelVersion));
     if (!q) return;
     q.removeReplica(r);
-    this.metrics.replicas.set({ model: q.key }, q.replicaCount);
+    this.modelMetricsFor(q.key).replicas.set(q.replicaCount);
   }
 
   queueStats(): Array<{ model: string; depth: number; replicas: number; batchSizes: number[] }> {
@@ -93,7 +95,8 @@ export class QueryProcessor {
     const app = this.registry.requireApp(req.app);
     const sloMs = app.latencySloMicros / 1000;
     const deadline = started + sloMs;
-    this.metrics.appRequests.inc({ app: app.name }, req.inputs.length);
+    const am = this.appMetricsFor(app.name);
+    am.requests.inc(req.inputs.length);
 
     const encoded = req.inputs.map((x) => {
       try {
@@ -109,14 +112,14 @@ export class QueryProcessor {
       ? await this.runOnVersion(app, version, encoded, deadline, sloMs)
       : encoded.map((e) => (e instanceof ServingError ? e : this.defaultResult(`no model is linked to application ${app.name}`)));
 
-    this.metrics.appLatency.observe({ app: app.name }, (this.clock.now() - started) / 1000);
+    am.latency.observe((this.clock.now() - started) / 1000);
     if (req.inputs.length === 1 && answers[0] instanceof ServingError) throw answers[0];
     const models = version ? [versionKey(version.name, version.version)] : [];
     return answers.map((a) => {
       if (a instanceof ServingError) return { error: a.code, cause: a.message };
       const id = this.nextQueryId++;
       if (a.ok) return { query_id: id, output: a.value, default: false, models };
-      this.metrics.appDefaults.inc({ app: app.name, reason: a.code });
+      am.defaults(a.code).inc();
       return { query_id: id, output: parseDefault(app.defaultOutput), default: true, default_explanation: a.error, models };
     });
   }
@@ -191,15 +194,15 @@ export class QueryProcessor {
       q.enqueue(task);
       return () => { task.abandoned = true; };
     }
-    const labels = { model: q.key };
+    const mm = this.modelMetricsFor(q.key);
     const key = PredictionCache.key(q.key, input);
     const hit = this.cache.get(key, q.key, input);
     if (hit) {
-      this.metrics.cacheHits.inc(labels);
+      mm.cacheHits.inc();
       done({ ok: true, value: hit.value });
       return undefined;
     }
-    this.metrics.cacheMisses.inc(labels);
+    mm.cacheMisses.inc();
     const twin = this.flights.get(key);
     if (twin && twin.input.equals(input)) {
       twin.listeners.add(done);
@@ -231,19 +234,31 @@ export class QueryProcessor {
     return () => flight.leave(done);
   }
 
+  private modelMetricsFor(key: string): ModelMetrics {
+    let m = this.queueMetrics.get(key);
+    if (!m) this.queueMetrics.set(key, (m = modelMetrics(this.metrics, key)));
+    return m;
+  }
+
+  private appMetricsFor(app: string): AppMetrics {
+    let m = this.appMetricsCache.get(app);
+    if (!m) this.appMetricsCache.set(app, (m = appMetrics(this.metrics, app)));
+    return m;
+  }
+
   private queueFor(name: string, version: string): VersionQueue {
     const key = versionKey(name, version);
     let q = this.queues.get(key);
     if (!q) {
       const v = this.registry.getVersion(name, version);
       const { maxBatchSize, ...rest } = this.opts.queue;
-      const labels = { model: key };
+      const mm = this.modelMetricsFor(key);
       q = new VersionQueue(key, this.send, { ...rest, batch: { ...DEFAULT_BATCH_CONFIG, fixed: v?.batchSize ?? 0, max: maxBatchSize } }, this.clock, {
-        batchSent: (n) => { this.metrics.batchSize.observe(labels, n); this.metrics.modelRequests.inc(labels, n); },
-        batchDone: (_n, ms, failed) => { this.metrics.modelLatency.observe(labels, ms / 1000); if (failed) this.metrics.modelErrors.inc(labels, failed); },
-        dropped: (reason, n) => this.metrics.dropped.inc({ ...labels, reason }, n),
-        queued: (ms) => this.metrics.queueTime.observe(labels, ms / 1000),
-        depth: (n) => this.metrics.queueDepth.set(labels, n),
+        batchSent: (n) => { mm.batchSize.observe(n); mm.requests.inc(n); },
+        batchDone: (_n, ms, failed) => { mm.latency.observe(ms / 1000); if (failed) mm.errors.inc(failed); },
+        dropped: (reason, n) => mm.dropped(reason).inc(n),
+        queued: (ms) => mm.queueTime.observe(ms / 1000),
+        depth: (n) => mm.depth.set(n),
       });
       this.queues.set(key, q);
     }

@@ -42,26 +42,29 @@ export function encodeInput(type: InputType, value: unknown): Buffer {
       if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) throw new ServingError('INVALID_INPUT', 'input is not valid base64');
       return Buffer.from(value, 'base64');
     case 'ints':
-      return numeric(value, type, 4, (b, i, x) => {
+      return numeric(value, type, Int32Array, (x, i) => {
         if (!Number.isInteger(x) || x < -2147483648 || x > 2147483647) throw new ServingError('INVALID_INPUT', `input[${i}] is not a 32-bit integer: ${x}`);
-        b.writeInt32LE(x, i * 4);
       });
     case 'floats':
-      return numeric(value, type, 4, (b, i, x) => b.writeFloatLE(x, i * 4));
+      return numeric(value, type, Float32Array);
     case 'doubles':
-      return numeric(value, type, 8, (b, i, x) => b.writeDoubleLE(x, i * 8));
+      return numeric(value, type, Float64Array);
   }
 }
 
-function numeric(value: unknown, type: InputType, width: number, put: (b: Buffer, i: number, x: number) => void): Buffer {
+type NumericArray = Int32Array | Float32Array | Float64Array;
+
+/** Checks every element, then copies the array into the typed array the wire wants in one pass. */
+function numeric(value: unknown, type: InputType, Ctor: { new (n: number): NumericArray }, check?: (x: number, i: number) => void): Buffer {
   if (!Array.isArray(value)) throw new ServingError('INVALID_INPUT', `input must be an array of numbers for a ${type} application, got ${describe(value)}`);
-  const buf = Buffer.allocUnsafe(value.length * width);
+  const out = new Ctor(value.length);
   for (let i = 0; i < value.length; i++) {
     const x = value[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) throw new ServingError('INVALID_INPUT', `input[${i}] must be a finite number, got ${describe(x)}`);
-    put(buf, i, x);
+    check?.(x, i);
+    out[i] = x;
   }
-  return buf;
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
 function describe(v: unknown): string {
