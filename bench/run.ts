@@ -5,10 +5,12 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeReport, type Section } from './lib/report.ts';
+import { benchFrontend } from './frontend.ts';
 import { benchSpark } from './spark.ts';
 
 const SCENARIOS: Record<string, () => Promise<Section>> = {
   spark: benchSpark,
+  frontend: benchFrontend,
 };
 
 const wanted = process.argv.slice(2);

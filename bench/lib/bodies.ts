@@ -1,0 +1,53 @@
+/**
+ * Request-body generators for the load generator (`runLoad({generator, generatorArg})`) and the
+ * latency probe: `makeBodyFactory(spec)` returns `(i) => body`. Every body is `{"input": [...]}`.
+ */
+import { fileURLToPath } from 'node:url';
+
+export const BODIES = fileURLToPath(import.meta.url);
+
+export type BodySpec =
+  /** A small input, different for every request (i, i + 0.5, ...). */
+  | { kind: 'unique'; width: number }
+  /** `count` bodies of `width` random floats in [0, 1) (4 decimals), made once and cycled. */
+  | { kind: 'floats'; width: number; count: number; seed: number }
+  /** With probability p one of `hot` fixed inputs, else a fresh input never sent before. */
+  | { kind: 'hot'; p: number; hot: number; width: number; seed: number };
+
+/** Deterministic PRNG (mulberry32) returning floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function vector(width: number, at: (k: number) => number): string {
+  const parts: string[] = new Array(width);
+  for (let k = 0; k < width; k++) parts[k] = String(at(k));
+  return `{"input":[${parts.join(',')}]}`;
+}
+
+export function makeBodyFactory(spec: BodySpec): (i: number) => string {
+  switch (spec.kind) {
+    case 'unique':
+      return (i) => vector(spec.width, (k) => i + k / 2);
+    case 'floats': {
+      const rand = prng(spec.seed);
+      const bodies = Array.from({ length: spec.count }, () => vector(spec.width, () => Number(rand().toFixed(4))));
+      return (i) => bodies[i % bodies.length]!;
+    }
+    case 'hot': {
+      const rand = prng(spec.seed);
+      const hot = Array.from({ length: spec.hot }, (_, h) => vector(spec.width, (k) => -1 - h - k / 8));
+      // Fresh inputs start from a per-process random base so two runs never share one.
+      const base = Math.floor(rand() * 1e9) + process.pid * 1e3;
+      let fresh = 0;
+      return () => (rand() < spec.p ? hot[Math.floor(rand() * hot.length)]! : vector(spec.width, (k) => base + fresh++ * spec.width + k));
+    }
+  }
+}

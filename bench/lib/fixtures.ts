@@ -1,0 +1,76 @@
+/** What the full-stack scenarios share: model artifacts made in code, deployment, metrics, one checked query. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClipperApp } from '../../src/app.ts';
+import { buildMlp } from '../../test/helpers/onnx-builder.ts';
+import { admin } from './server.ts';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A js model: a directory whose index.mjs is `source` (which must export predict(inputs)). */
+export function jsModelDir(source: string): string {
+  const dir = tempDir('clipper-bench-js-');
+  writeFileSync(join(dir, 'index.mjs'), source);
+  return dir;
+}
+
+/** An ONNX MLP (Gemm + Relu layers, dynamic batch) written to a temp .onnx file. */
+export function mlpFile(layers: number[], seed = 7): string {
+  const file = join(tempDir('clipper-bench-onnx-'), `mlp-${layers.join('-')}.onnx`);
+  writeFileSync(file, buildMlp(layers, { seed }).bytes);
+  return file;
+}
+
+export interface Deployment {
+  name: string;
+  inputType: string;
+  sloMicros: number;
+  runtime: 'js' | 'onnx';
+  path: string;
+  replicas?: number;
+  batchSize?: number;
+}
+
+/** add_app + add_model + add_model_links (app and model share the name); returns the predict URL. */
+export async function deploy(app: ClipperApp, d: Deployment): Promise<string> {
+  await admin(app, 'add_app', { name: d.name, input_type: d.inputType, latency_slo_micros: d.sloMicros, default_output: 'default' });
+  const added = await admin(app, 'add_model', {
+    model_name: d.name, model_version: '1', input_type: d.inputType, runtime: d.runtime, model_data_path: d.path,
+    replicas: d.replicas ?? 1, ...(d.batchSize === undefined ? {} : { batch_size: d.batchSize }),
+  });
+  if (!added.ready) throw new Error(`model ${d.name}: replicas not ready`);
+  await admin(app, 'add_model_links', { app_name: d.name, model_names: [d.name] });
+  return `${app.queryUrl}/${d.name}/predict`;
+}
+
+export async function setReplicas(app: ClipperApp, name: string, n: number): Promise<void> {
+  const res = await admin(app, 'set_num_replicas', { model_name: name, num_replicas: n });
+  if (!res.ready) throw new Error(`model ${name}: ${n} replicas not ready`);
+}
+
+/** Sum over every series of one metric in the Prometheus text at GET {queryUrl}/metrics. */
+export async function metricTotal(queryUrl: string, name: string, labelFilter = ''): Promise<number> {
+  const text = await (await fetch(`${queryUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
+    if (labelFilter && !line.includes(labelFilter)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** One query, checked: HTTP 200 and `"default": false` (else the scenario's figures would be meaningless). */
+export async function checkedQuery(url: string, body: string): Promise<any> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const data = (await res.json()) as { default?: boolean };
+  if (!res.ok || data.default !== false) throw new Error(`${url}: expected a non-default answer, got ${res.status} ${JSON.stringify(data).slice(0, 300)}`);
+  return data;
+}
+
+export const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+export const ms = (x: number) => `${x.toFixed(2)} ms`;
+export const times = (x: number) => `${x.toFixed(2)}×`;
