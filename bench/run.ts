@@ -6,11 +6,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeReport, type Section } from './lib/report.ts';
 import { benchFrontend } from './frontend.ts';
+import { benchMlp } from './mlp.ts';
 import { benchSpark } from './spark.ts';
 
 const SCENARIOS: Record<string, () => Promise<Section>> = {
   spark: benchSpark,
   frontend: benchFrontend,
+  mlp: benchMlp,
 };
 
 const wanted = process.argv.slice(2);

@@ -71,6 +71,6 @@ export async function checkedQuery(url: string, body: string): Promise<any> {
   return data;
 }
 
-export const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+export const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 export const ms = (x: number) => `${x.toFixed(2)} ms`;
 export const times = (x: number) => `${x.toFixed(2)}×`;
