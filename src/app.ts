@@ -9,7 +9,9 @@ import { createAdminApi } from './http/admin-api.ts';
 import { createQueryApi } from './http/query-api.ts';
 import { LocalManager } from './manager/local-manager.ts';
 import { QueryMetrics } from './query/metrics.ts';
+import { PolicyStateStore } from './query/policy-state.ts';
 import { QueryProcessor } from './query/query-processor.ts';
+import { SelectionService } from './query/selection-service.ts';
 import { RegistryService } from './registry/registry-service.ts';
 import type { ModelVersion } from './registry/types.ts';
 import type { Replica } from './rpc/replica.ts';
@@ -38,7 +40,8 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
   const rpc = new RpcServer({ host: config.host, port: config.rpcPort, heartbeatTimeoutMs: config.heartbeatTimeoutMs, log });
   await rpc.start();
   const metrics = new QueryMetrics();
-  const processor = new QueryProcessor(registry, (r, inputs) => rpc.predict(r, r.inputTypeCode, inputs), metrics, {
+  const selection = new SelectionService(registry, new PolicyStateStore(store));
+  const processor = new QueryProcessor(registry, (r, inputs) => rpc.predict(r, r.inputTypeCode, inputs), metrics, selection, {
     queue: {
       maxBatchSize: config.maxBatchSize, maxInflightPerReplica: config.maxInflightPerReplica, maxQueue: config.maxQueue,
       maxAttempts: 3, budgetFraction: 0.8, maxBatchWaitMs: config.maxBatchWaitMs,
@@ -69,7 +72,7 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
 
   const http = { bodyLimitBytes: config.bodyLimitBytes, log };
   const queryApi = createQueryApi(processor, metrics, http);
-  const adminApi = createAdminApi({ registry, manager, processor, readyTimeoutMs: config.readyTimeoutMs }, http);
+  const adminApi = createAdminApi({ registry, manager, processor, selection, readyTimeoutMs: config.readyTimeoutMs }, http);
   const queryUrl = await listen(queryApi, config.host, config.queryPort);
   const adminUrl = await listen(adminApi, config.host, config.adminPort);
 

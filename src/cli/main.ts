@@ -69,6 +69,27 @@ clientCommand(app.command('ls'), async (c, json) => {
   print(json, r, () => table(r, ['name', 'input_type', 'latency_slo_micros', 'default_output', 'linked_models']));
 });
 
+clientCommand(app.command('policy <name> <policy>').description('set the selection policy: single|weighted|shadow|exp3|exp4|epsilon-greedy|ucb1')
+  .option('--param <k=v>', 'policy parameter (value parsed as JSON when it can be), repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[]), async (c, json, name, policy, o) => {
+  const params: Record<string, unknown> = {};
+  for (const kv of o.param as string[]) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw new InvalidArgumentError(`--param ${kv}: expected key=value`);
+    const raw = kv.slice(eq + 1);
+    try {
+      params[kv.slice(0, eq)] = JSON.parse(raw);
+    } catch {
+      params[kv.slice(0, eq)] = raw;
+    }
+  }
+  const r = await c.admin('set_selection_policy', { app_name: name, policy, params });
+  print(json, r, () => `application ${name} now selects with ${policy} ${JSON.stringify((r as { params: unknown }).params)}`);
+});
+clientCommand(app.command('selection <name>').description("an application's selection state (weights per model)").option('--uid <uid>', 'state of one user'), async (c, json, name, o) => {
+  const r = await c.admin<{ policy: string; weights: Record<string, number> }>('get_selection_state', { app_name: name, uid: o.uid });
+  print(json, r, () => `policy ${r.policy}\n${table(Object.entries(r.weights).map(([model, weight]) => ({ model, weight: weight.toFixed(4) })))}`);
+});
+
 const model = program.command('model').description('models and versions');
 clientCommand(model.command('deploy <name>').requiredOption('--version <v>', 'version')
   .option('--runtime <r>', 'js|onnx|spark|python|command', 'js')

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ServingError } from '../errors.ts';
 import type { ContainerManager } from '../manager/container-manager.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
+import type { SelectionService } from '../query/selection-service.ts';
 import { parseInputType } from '../registry/input-types.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import {
@@ -15,6 +16,7 @@ export interface AdminDeps {
   registry: RegistryService;
   manager: ContainerManager;
   processor: QueryProcessor;
+  selection: SelectionService;
   /** How long deploy / set_model_version wait for replicas to register. */
   readyTimeoutMs: number;
 }
@@ -143,6 +145,17 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       ? (await manager.waitReady(name, v.version, n, deps.readyTimeoutMs)) && (await manager.waitStopped(name, v.version, n, deps.readyTimeoutMs))
       : true;
     return { success: true, ready, model: modelView(v, registry) };
+  });
+
+  post('set_selection_policy', async (b) => {
+    const a = await deps.selection.setPolicy(checkName(b.app_name, 'app_name'), b.policy, b.params);
+    return { success: true, application: appView(a, registry), params: a.policyParams };
+  });
+
+  post('get_selection_state', async (b) => {
+    const a = registry.requireApp(checkName(b.app_name, 'app_name'));
+    const uid = b.uid === undefined ? undefined : String(checkString(typeof b.uid === 'number' ? String(b.uid) : b.uid, 'uid'));
+    return deps.selection.state(a, uid);
   });
 
   post('get_replica_logs', (b) => {

@@ -13,16 +13,26 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
     const name = checkName(req.params.app, 'application name');
     const body = checkObject(req.body);
     const version = body.version === undefined ? undefined : checkVersion(body.version, 'version');
+    const uid = optionalUid(body.uid);
     if ('input_batch' in body) {
       const batch = body.input_batch;
       if (!Array.isArray(batch)) throw new ServingError('INVALID_INPUT', 'input_batch must be an array of inputs');
       if (batch.length === 0) throw new ServingError('INVALID_INPUT', 'input_batch is empty');
-      const answers = await processor.predict({ app: name, inputs: batch, version });
+      const answers = await processor.predict({ app: name, inputs: batch, version, uid });
       return { batch_predictions: answers };
     }
     if (!('input' in body)) throw new ServingError('INVALID_INPUT', 'request body needs "input" (or "input_batch")');
-    const [answer] = await processor.predict({ app: name, inputs: [body.input], version });
+    const [answer] = await processor.predict({ app: name, inputs: [body.input], version, uid });
     return answer;
+  });
+
+  app.post<{ Params: { app: string } }>('/:app/update', async (req) => {
+    const name = checkName(req.params.app, 'application name');
+    const body = checkObject(req.body);
+    if (!('input' in body)) throw new ServingError('INVALID_INPUT', 'feedback needs "input"');
+    if (!('label' in body) || body.label === null) throw new ServingError('INVALID_INPUT', 'feedback needs "label"');
+    const { feedback } = await processor.feedback(name, body.input, body.label, optionalUid(body.uid));
+    return { success: true, feedback };
   });
 
   app.get('/metrics', async (_req, reply) => {
@@ -31,4 +41,11 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
   });
 
   return app;
+}
+
+function optionalUid(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new ServingError('INVALID_INPUT', 'uid must be a non-empty string (at most 256 characters) or a number');
+  return v;
 }

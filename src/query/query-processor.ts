@@ -11,6 +11,7 @@ import type { Replica } from '../rpc/replica.ts';
 import { DEFAULT_BATCH_CONFIG } from './batching/batch-size-policy.ts';
 import { VersionQueue, type SendBatch, type VersionQueueOptions } from './batching/version-queue.ts';
 import { PredictionCache } from './cache/prediction-cache.ts';
+import type { SelectionService } from './selection-service.ts';
 import { appMetrics, modelMetrics, type AppMetrics, type ModelMetrics, type QueryMetrics } from './metrics.ts';
 import { systemClock, type Clock, type Task, type TaskResult } from './task.ts';
 
@@ -20,6 +21,8 @@ export interface Prediction {
   default: boolean;
   default_explanation?: string;
   models: string[];
+  /** Ensembles: agreement among the models that contributed. */
+  confidence?: number;
 }
 export interface EntryError { error: string; cause?: string }
 
@@ -42,7 +45,7 @@ interface Flight {
   leave(listener: (r: TaskResult) => void): void;
 }
 
-export interface PredictRequest { app: string; inputs: unknown[]; version?: string }
+export interface PredictRequest { app: string; inputs: unknown[]; version?: string; uid?: string }
 
 export class QueryProcessor {
   private readonly queues = new Map<string, VersionQueue>();
@@ -56,6 +59,7 @@ export class QueryProcessor {
     private readonly registry: RegistryService,
     private readonly send: SendBatch,
     private readonly metrics: QueryMetrics,
+    private readonly selection: SelectionService,
     private readonly opts: QueryOptions = DEFAULT_QUERY_OPTIONS,
     private readonly clock: Clock = systemClock,
   ) {
@@ -98,23 +102,60 @@ export class QueryProcessor {
     const am = this.appMetricsFor(app.name);
     am.requests.inc(req.inputs.length);
 
-    const encoded = req.inputs.map((x) => {
+    const encoded = this.encodeAll(app, req.inputs);
+    if (req.inputs.length === 1 && encoded[0] instanceof ServingError) throw encoded[0];
+
+    const models = this.registry.linkedModels(app.name);
+    if (models.length === 0) {
+      if (req.version !== undefined) throw new ServingError('MODEL_NOT_FOUND', `no model is linked to application ${app.name}`);
+      return this.answer(app, encoded.map((e) => (e instanceof ServingError ? e : this.defaultResult(`no model is linked to application ${app.name}`))), []);
+    }
+    const sel = req.version !== undefined ? { primary: [models[0]!], shadow: [] } : await this.selection.select(app, models, req.uid);
+    const versions = sel.primary.map((m) => this.registry.requireVersion(m, req.version));
+    const runs = await Promise.all(versions.map((v) => this.runOnVersion(app, v, encoded, deadline, sloMs)));
+    am.latency.observe((this.clock.now() - started) / 1000);
+
+    if (versions.length === 1) {
+      const answers = runs[0]!;
+      if (req.inputs.length === 1 && answers[0] instanceof ServingError) throw answers[0];
+      const out = this.answer(app, answers, [versionKey(versions[0]!.name, versions[0]!.version)]);
+      if (sel.shadow.length) this.runShadow(app, sel.shadow, encoded, out, sel.primary[0]!);
+      return out;
+    }
+    return this.answerEnsemble(app, models, req.uid, encoded, versions, runs);
+  }
+
+  /** Feedback for the selection policy: every linked model's output for the input against the label. */
+  async feedback(appName: string, input: unknown, label: unknown, uid: string | undefined): Promise<{ feedback: Array<{ model: string; output: unknown }> }> {
+    const app = this.registry.requireApp(appName);
+    const models = this.registry.linkedModels(app.name);
+    if (models.length === 0) throw new ServingError('NO_LINKED_MODEL', `no model is linked to application ${app.name}`);
+    const [encoded] = this.encodeAll(app, [input]);
+    if (encoded instanceof ServingError) throw encoded;
+    const waitMs = Math.max(1000, (app.latencySloMicros / 1000) * 10);
+    const deadline = this.clock.now() + waitMs;
+    const results = await Promise.all(models.map((m) => this.runOnVersion(app, this.registry.requireVersion(m), [encoded!], deadline, waitMs)));
+    const feedback = results.flatMap((r, k) => {
+      const a = r[0];
+      return a && !(a instanceof ServingError) && a.ok ? [{ model: models[k]!, output: a.value }] : [];
+    });
+    if (feedback.length === 0) throw new ServingError('UNAVAILABLE', 'no linked model answered for this input; feedback not recorded');
+    await this.selection.update(app, models, uid, feedback, label);
+    return { feedback };
+  }
+
+  private encodeAll(app: Application, inputs: unknown[]): Array<Buffer | ServingError> {
+    return inputs.map((x) => {
       try {
         return encodeInput(app.inputType, x);
       } catch (e) {
         return e as ServingError;
       }
     });
-    if (req.inputs.length === 1 && encoded[0] instanceof ServingError) throw encoded[0];
+  }
 
-    const version = this.selectVersion(app, req.version);
-    const answers = version
-      ? await this.runOnVersion(app, version, encoded, deadline, sloMs)
-      : encoded.map((e) => (e instanceof ServingError ? e : this.defaultResult(`no model is linked to application ${app.name}`)));
-
-    am.latency.observe((this.clock.now() - started) / 1000);
-    if (req.inputs.length === 1 && answers[0] instanceof ServingError) throw answers[0];
-    const models = version ? [versionKey(version.name, version.version)] : [];
+  private answer(app: Application, answers: Array<TaskResult | ServingError>, models: string[]): Array<Prediction | EntryError> {
+    const am = this.appMetricsFor(app.name);
     return answers.map((a) => {
       if (a instanceof ServingError) return { error: a.code, cause: a.message };
       const id = this.nextQueryId++;
@@ -124,13 +165,60 @@ export class QueryProcessor {
     });
   }
 
-  private selectVersion(app: Application, pinned: string | undefined): ModelVersion | undefined {
-    const model = this.registry.linkedModels(app.name)[0];
-    if (!model) {
-      if (pinned !== undefined) throw new ServingError('MODEL_NOT_FOUND', `no model is linked to application ${app.name}`);
-      return undefined;
+  /** Several models answered (an ensemble): combine what arrived by the deadline, per input. */
+  private async answerEnsemble(app: Application, models: string[], uid: string | undefined, encoded: Array<Buffer | ServingError>, versions: ModelVersion[], runs: Array<Array<TaskResult | ServingError>>): Promise<Array<Prediction | EntryError>> {
+    const am = this.appMetricsFor(app.name);
+    const threshold = typeof app.policyParams.confidence_threshold === 'number' ? app.policyParams.confidence_threshold : 0;
+    const out: Array<Prediction | EntryError> = [];
+    for (let i = 0; i < encoded.length; i++) {
+      const e = encoded[i]!;
+      if (e instanceof ServingError) {
+        out.push({ error: e.code, cause: e.message });
+        continue;
+      }
+      const arrived: Array<{ model: string; output: unknown }> = [];
+      const failures: string[] = [];
+      versions.forEach((v, k) => {
+        const r = runs[k]![i]!;
+        if (!(r instanceof ServingError) && r.ok) arrived.push({ model: v.name, output: r.value });
+        else failures.push(`${versionKey(v.name, v.version)}: ${r instanceof ServingError ? r.message : r.error}`);
+      });
+      const id = this.nextQueryId++;
+      if (arrived.length === 0) {
+        am.defaults('NO_ANSWER').inc();
+        out.push({ query_id: id, output: parseDefault(app.defaultOutput), default: true, default_explanation: failures.join('; '), models: [] });
+        continue;
+      }
+      const c = await this.selection.combine(app, models, uid, arrived);
+      const keys = c.contributors.map((m) => versionKey(m, versions.find((v) => v.name === m)!.version));
+      if (c.confidence < threshold) {
+        am.defaults('LOW_CONFIDENCE').inc();
+        out.push({ query_id: id, output: parseDefault(app.defaultOutput), default: true, default_explanation: `ensemble confidence ${c.confidence.toFixed(3)} is below the threshold ${threshold}`, models: keys, confidence: c.confidence });
+        continue;
+      }
+      out.push({ query_id: id, output: c.output, default: false, models: keys, confidence: c.confidence });
     }
-    return this.registry.requireVersion(model, pinned);
+    return out;
+  }
+
+  /** Shadow models get the same inputs; their outputs are recorded beside the primary's, never returned. */
+  private runShadow(app: Application, shadow: string[], encoded: Array<Buffer | ServingError>, answered: Array<Prediction | EntryError>, primary: string): void {
+    const sloMs = app.latencySloMicros / 1000;
+    const deadline = this.clock.now() + sloMs;
+    void Promise.all(shadow.map((m) => this.runOnVersion(app, this.registry.requireVersion(m), encoded, deadline, sloMs))).then((runs) => {
+      answered.forEach((a, i) => {
+        if (!('query_id' in a)) return;
+        this.selection.recordShadow(app.name, {
+          at: new Date().toISOString(),
+          query_id: a.query_id,
+          primary: { model: primary, output: a.output },
+          candidates: shadow.map((m, k) => {
+            const r = runs[k]![i]!;
+            return !(r instanceof ServingError) && r.ok ? { model: m, output: r.value } : { model: m, error: r instanceof ServingError ? r.message : r.error };
+          }),
+        });
+      });
+    }).catch(() => {});
   }
 
   private defaultResult(reason: string): TaskResult {
