@@ -5,6 +5,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeReport, type Section } from './lib/report.ts';
+import { benchCache } from './cache.ts';
 import { benchFrontend } from './frontend.ts';
 import { benchMlp } from './mlp.ts';
 import { benchSpark } from './spark.ts';
@@ -13,6 +14,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   spark: benchSpark,
   frontend: benchFrontend,
   mlp: benchMlp,
+  cache: benchCache,
 };
 
 const wanted = process.argv.slice(2);

@@ -44,8 +44,9 @@ export function makeBodyFactory(spec: BodySpec): (i: number) => string {
     case 'hot': {
       const rand = prng(spec.seed);
       const hot = Array.from({ length: spec.hot }, (_, h) => vector(spec.width, (k) => -1 - h - k / 8));
-      // Fresh inputs start from a per-process random base so two runs never share one.
-      const base = Math.floor(rand() * 1e9) + process.pid * 1e3;
+      // Fresh inputs count up from a random 48-bit base (not from the seed): two load processes
+      // (a warm-up and its run) must never send the same "fresh" input.
+      const base = Math.floor(Math.random() * 2 ** 48);
       let fresh = 0;
       return () => (rand() < spec.p ? hot[Math.floor(rand() * hot.length)]! : vector(spec.width, (k) => base + fresh++ * spec.width + k));
     }
