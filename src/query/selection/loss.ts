@@ -6,8 +6,8 @@
  *   their predicted class, regressors on their predicted value);
  * - number vs number → bounded absolute error: min(1, |y − ŷ| / scale) when a `scale` is given
  *   (policy param `lossScale`), else 1 − exp(−|y − ŷ|) (0 when exact, 0.63 at an error of 1);
- * - probability object (`{class: p}`) vs a class label → 1 − p(label) (0 when the class is absent
- *   → loss 1);
+ * - probability object (`{class: p}`) vs a class label → 1 − p(String(label)) (a class absent from
+ *   the object has p = 0: loss 1);
  * - array of numbers vs an array of the same length → mean of the element-wise number losses;
  *   vs an integer class index, when every element is in [0, 1] (a probability vector)
  *   → 1 − output[index];
