@@ -5,6 +5,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeReport, type Section } from './lib/report.ts';
+import { benchBatching } from './batching.ts';
 import { benchCache } from './cache.ts';
 import { benchFrontend } from './frontend.ts';
 import { benchMlp } from './mlp.ts';
@@ -15,6 +16,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   frontend: benchFrontend,
   mlp: benchMlp,
   cache: benchCache,
+  batching: benchBatching,
 };
 
 const wanted = process.argv.slice(2);
