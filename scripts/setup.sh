@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine: system packages
-# (Python container library, Redis) when missing, then the npm dependencies.
+# (for the Python container library and its tests) when missing, then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(python3-zmq python3-numpy python3-sklearn redis-server)
+DEBS=(python3-zmq python3-numpy python3-sklearn)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
