@@ -5,7 +5,7 @@
  */
 import type { ClipperApp } from '../src/app.ts';
 import { BODIES, type BodySpec } from './lib/bodies.ts';
-import { checkedQuery, deploy, jsModelDir, metricTotal, pct } from './lib/fixtures.ts';
+import { checkedQuery, deploy, jsModelDir, metricTotal, pct, watchCpu } from './lib/fixtures.ts';
 import { runLoad } from './lib/load.ts';
 import { machine, table, type Section } from './lib/report.ts';
 import { benchServer } from './lib/server.ts';
@@ -40,6 +40,7 @@ async function sample(app: ClipperApp, t: number): Promise<Sample> {
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? 0; };
 
 export async function benchBatching(): Promise<Section> {
+  const cpu = watchCpu();
   const app = await benchServer({ cacheBytes: 0 });
   const samples: Sample[] = [];
   let load;
@@ -86,7 +87,7 @@ export async function benchBatching(): Promise<Section> {
     name: 'batching',
     markdown: `## Adaptive batching
 
-${machine()}
+${machine()}. ${cpu.note()}
 
 App \`batched\` (SLO ${SLO_MS} ms, cache off) linked to a js model whose batch of *n* busy-waits
 ${FIXED_MS} ms + ${PER_INPUT_MS} ms × *n*, one replica, adaptive batch size (starts at 1, +2 per full batch

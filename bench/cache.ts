@@ -4,7 +4,7 @@
  * Throughput at 64 connections, latency, and the hit ratio read from GET /metrics.
  */
 import { BODIES, makeBodyFactory, type BodySpec } from './lib/bodies.ts';
-import { checkedQuery, deploy, jsModelDir, metricTotal, pct, times } from './lib/fixtures.ts';
+import { checkedQuery, deploy, jsModelDir, metricTotal, pct, times, watchCpu } from './lib/fixtures.ts';
 import { runLoad, type LoadResult } from './lib/load.ts';
 import { machine, table, type Section } from './lib/report.ts';
 import { benchServer } from './lib/server.ts';
@@ -24,6 +24,7 @@ export async function predict(inputs) {
 interface Level { p: number; load: LoadResult; hits: number; misses: number; defaults: number; modelInputs: number }
 
 export async function benchCache(): Promise<Section> {
+  const cpu = watchCpu();
   const app = await benchServer({ cacheBytes: 64 * 1024 * 1024 });
   const levels: Level[] = [];
   try {
@@ -60,7 +61,7 @@ export async function benchCache(): Promise<Section> {
     name: 'cache',
     markdown: `## Prediction cache
 
-${machine()}
+${machine()}. ${cpu.note()}
 
 App \`cached\` (input_type \`doubles\`, SLO 1 s) linked to a js model that costs ${PER_INPUT_MS} ms per input
 (one sleep of ${PER_INPUT_MS} ms × batch size per batch — CPU-free, like a model on an accelerator), one

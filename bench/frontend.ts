@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BODIES, makeBodyFactory, type BodySpec } from './lib/bodies.ts';
 import { startChildServer } from './lib/child.ts';
-import { checkedQuery, deploy, jsModelDir, metricTotal, ms, pct } from './lib/fixtures.ts';
+import { checkedQuery, deploy, jsModelDir, metricTotal, ms, pct, watchCpu } from './lib/fixtures.ts';
 import { probeLatency, type ProbeResult } from './lib/latency.ts';
 import { runLoad, type LoadResult } from './lib/load.ts';
 import { machine, table, type Section } from './lib/report.ts';
@@ -29,6 +29,7 @@ async function measure(url: string): Promise<Measured> {
 }
 
 export async function benchFrontend(): Promise<Section> {
+  const cpu = watchCpu();
   const body = makeBodyFactory(SPEC)(0);
   const bare = await startChildServer(join(HERE, 'lib/bare-server.ts'), ['ok']);
   let bareM: Measured;
@@ -62,7 +63,7 @@ export async function benchFrontend(): Promise<Section> {
     name: 'frontend',
     markdown: `## Frontend overhead (no-op model)
 
-${machine()}
+${machine()}. ${cpu.note()}
 
 *Full stack*: app \`noop\` (input_type \`doubles\`, SLO 1 s, cache off) linked to a js model whose
 \`predict\` answers \`"ok"\` per input, one replica: HTTP → parse → queue → RPC → container → back.

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { ClipperApp } from '../src/app.ts';
 import { BODIES, makeBodyFactory, type BodySpec } from './lib/bodies.ts';
 import { runChild, startChildServer } from './lib/child.ts';
-import { checkedQuery, deploy, metricTotal, mlpFile, pct, setReplicas, times } from './lib/fixtures.ts';
+import { checkedQuery, deploy, metricTotal, mlpFile, pct, setReplicas, times, watchCpu } from './lib/fixtures.ts';
 import { runLoad, type LoadResult } from './lib/load.ts';
 import type { LoopResult } from './lib/mlp-loop.ts';
 import { machine, table, type Section } from './lib/report.ts';
@@ -60,6 +60,7 @@ async function fullStack(app: ClipperApp, name: string, path: string): Promise<F
 }
 
 export async function benchMlp(): Promise<Section> {
+  const cpu = watchCpu();
   const files = MODELS.map((m) => ({ ...m, path: mlpFile(m.layers) }));
   // The raw loop first, in a child process, before any server runs.
   const loops = new Map<string, LoopResult[]>();
@@ -95,7 +96,7 @@ export async function benchMlp(): Promise<Section> {
     name: 'mlp',
     markdown: `## ONNX MLPs (runtime \`onnx\`)
 
-${machine()}
+${machine()}. ${cpu.note()}
 
 Two MLPs built in code (Gemm + Relu, dynamic batch): *small* ${MODELS[0]!.layers.join('→')}, *large*
 ${MODELS[1]!.layers.join('→')}. Every request is \`{"input": [784 floats]}\`, cycling through ${SPEC.kind === 'floats' ? SPEC.count : 0}

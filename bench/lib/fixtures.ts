@@ -1,6 +1,6 @@
 /** What the full-stack scenarios share: model artifacts made in code, deployment, metrics, one checked query. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClipperApp } from '../../src/app.ts';
 import { buildMlp } from '../../test/helpers/onnx-builder.ts';
@@ -74,3 +74,34 @@ export async function checkedQuery(url: string, body: string): Promise<any> {
 export const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 export const ms = (x: number) => `${x.toFixed(2)} ms`;
 export const times = (x: number) => `${x.toFixed(2)}×`;
+
+/** Machine CPU ticks: user, nice, system, irq, softirq (a process's time includes the softirq it runs). */
+function machineBusy(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]!;
+}
+
+/** This process's ticks plus those of its children that have exited (servers, containers, load generators). */
+function ownTicks(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
+  return fields[11]! + fields[12]! + fields[13]! + fields[14]!; // utime stime cutime cstime
+}
+
+/**
+ * Watches for other processes on the machine during a scenario: every figure here assumes the 2
+ * cores are ours. Call at the start; `note()` at the end, once every child has exited.
+ */
+export function watchCpu(): { note(): string } {
+  if (!existsSync('/proc/stat')) return { note: () => '' };
+  const [m0, o0, t0] = [machineBusy(), ownTicks(), performance.now()];
+  return {
+    note() {
+      const ticksPerSec = 100; // USER_HZ
+      const cores = cpus().length;
+      const other = Math.max(0, (machineBusy() - m0) - (ownTicks() - o0)) / ticksPerSec / ((performance.now() - t0) / 1000) / cores;
+      if (other > 0.05) console.error(`bench: warning: other processes used ${pct(other)} of the CPU during this scenario; figures may be low`);
+      return `Other processes used ${pct(other)} of the machine's CPU during this scenario.`;
+    },
+  };
+}
