@@ -110,7 +110,10 @@ export class QueryProcessor {
       if (req.version !== undefined) throw new ServingError('MODEL_NOT_FOUND', `no model is linked to application ${app.name}`);
       return this.answer(app, encoded.map((e) => (e instanceof ServingError ? e : this.defaultResult(`no model is linked to application ${app.name}`))), []);
     }
-    const sel = req.version !== undefined ? { primary: [models[0]!], shadow: [] } : await this.selection.select(app, models, req.uid);
+    // The common case (one model, or the single policy) stays synchronous: no policy state to read.
+    const sel = req.version !== undefined || app.policy === 'single' || models.length === 1
+      ? { primary: [models[0]!], shadow: [] }
+      : await this.selection.select(app, models, req.uid);
     const versions = sel.primary.map((m) => this.registry.requireVersion(m, req.version));
     const runs = await Promise.all(versions.map((v) => this.runOnVersion(app, v, encoded, deadline, sloMs)));
     am.latency.observe((this.clock.now() - started) / 1000);

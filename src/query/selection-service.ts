@@ -77,7 +77,6 @@ export class SelectionService {
   }
 
   async select(app: Application, models: string[], uid: string | undefined): Promise<Selection> {
-    if (app.policy === 'single' || models.length === 1) return { primary: [models[0]!], shadow: [] };
     const { state } = await this.stateFor(app, models, uid);
     return this.policyOf(app).select(state, models, app.policyParams, { uid, rand: Math.random });
   }
