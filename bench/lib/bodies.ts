@@ -3,6 +3,7 @@
  * latency probe: `makeBodyFactory(spec)` returns `(i) => body`. Every body is `{"input": [...]}`.
  */
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../../src/query/selection/random.ts';
 
 export const BODIES = fileURLToPath(import.meta.url);
 
@@ -14,17 +15,8 @@ export type BodySpec =
   /** With probability p one of `hot` fixed inputs, else a fresh input never sent before. */
   | { kind: 'hot'; p: number; hot: number; width: number; seed: number };
 
-/** Deterministic PRNG (mulberry32) returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG returning floats in [0, 1). */
+export const prng = seededRandom;
 
 function vector(width: number, at: (k: number) => number): string {
   const parts: string[] = new Array(width);
