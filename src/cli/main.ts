@@ -1,4 +1,5 @@
 /** The `clipper` command: a thin client of the admin/query APIs, plus `start` which runs the server. */
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ClipperClient, ClipperHttpError } from '../client.ts';
 import { print, spinner, table } from './format.ts';
@@ -100,17 +101,17 @@ clientCommand(model.command('deploy <name>').requiredOption('--version <v>', 've
   .option('--command <program>', 'for --runtime command: the program to run')
   .option('--labels <list>', 'comma-separated labels'), async (c, json, name, o) => {
   const spin = json ? { stop: () => {} } : spinner(`deploying ${name}:${o.version}, starting ${o.replicas} replica(s)`);
+  let r: { ready: boolean };
   try {
-    const r = await c.admin<{ ready: boolean }>('add_model', {
-      model_name: name, model_version: o.version, runtime: o.runtime, model_data_path: o.path ? (await import('node:path')).resolve(o.path) : undefined,
+    r = await c.admin<{ ready: boolean }>('add_model', {
+      model_name: name, model_version: o.version, runtime: o.runtime, model_data_path: o.path ? resolve(o.path) : undefined,
       input_type: o.inputType, replicas: o.replicas, batch_size: o.batchSize, container_name: o.command ?? '',
       labels: o.labels ? String(o.labels).split(',') : [],
     });
-    spin.stop();
-    print(json, r, () => `model ${name}:${o.version} deployed (${o.runtime}); replicas ${r.ready ? 'ready' : 'still starting'}`);
   } finally {
     spin.stop();
   }
+  print(json, r, () => `model ${name}:${o.version} deployed (${o.runtime}); replicas ${r.ready ? 'ready' : 'still starting'}`);
 });
 clientCommand(model.command('ls'), async (c, json) => {
   const r = await c.admin<Array<Record<string, unknown>>>('get_all_models', { verbose: true });
@@ -126,13 +127,13 @@ clientCommand(model.command('rm <name> <version>'), async (c, json, name, versio
 });
 clientCommand(model.command('scale <name> <replicas>').option('--version <v>', 'version (default: current)'), async (c, json, name, n, o) => {
   const spin = json ? { stop: () => {} } : spinner(`scaling ${name} to ${n} replica(s)`);
+  let r: { ready: boolean };
   try {
-    const r = await c.admin<{ ready: boolean }>('set_num_replicas', { model_name: name, model_version: o.version, num_replicas: int(n) });
-    spin.stop();
-    print(json, r, () => `model ${name} scaled to ${n} replica(s)${r.ready ? '' : ' (still starting)'}`);
+    r = await c.admin<{ ready: boolean }>('set_num_replicas', { model_name: name, model_version: o.version, num_replicas: int(n) });
   } finally {
     spin.stop();
   }
+  print(json, r, () => `model ${name} scaled to ${n} replica(s)${r.ready ? '' : ' (still starting)'}`);
 });
 
 clientCommand(program.command('link <app> <model>').description('link a model to an application'), async (c, json, appName, modelName) => {

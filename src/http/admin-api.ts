@@ -7,7 +7,7 @@ import type { SelectionService } from '../query/selection-service.ts';
 import { parseInputType } from '../registry/input-types.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import {
-  checkBool, checkInt, checkName, checkObject, checkRuntime, checkString, checkStringList, checkVersion,
+  checkBool, checkInt, checkUid, checkName, checkObject, checkRuntime, checkString, checkStringList, checkVersion,
 } from '../registry/validation.ts';
 import { appView, containerView, modelView } from './admin-views.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
@@ -129,7 +129,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
   post('get_container', (b) => {
     const name = checkName(b.model_name, 'model_name');
     const v = registry.requireVersion(name, b.model_version === undefined ? undefined : checkVersion(b.model_version));
-    const id = b.replica_id === undefined ? undefined : String(checkString(b.replica_id, 'replica_id'));
+    const id = b.replica_id === undefined ? undefined : checkString(b.replica_id, 'replica_id');
     const found = manager.replicas().filter((r) => r.modelName === name && r.modelVersion === v.version && (id === undefined || r.replicaId === id));
     if (found.length === 0) throw new ServingError('REPLICA_NOT_FOUND', `no replica${id ? ` ${id}` : ''} of ${name}:${v.version} is running`);
     return containerView(found[0]!);
@@ -154,7 +154,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
 
   post('get_selection_state', async (b) => {
     const a = registry.requireApp(checkName(b.app_name, 'app_name'));
-    const uid = b.uid === undefined ? undefined : String(checkString(typeof b.uid === 'number' ? String(b.uid) : b.uid, 'uid'));
+    const uid = checkUid(b.uid);
     return deps.selection.state(a, uid);
   });
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ServingError } from '../errors.ts';
 import type { QueryMetrics } from '../query/metrics.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
-import { checkName, checkObject, checkVersion } from '../registry/validation.ts';
+import { checkName, checkObject, checkUid, checkVersion } from '../registry/validation.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
 
 export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions): FastifyInstance {
@@ -13,7 +13,7 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
     const name = checkName(req.params.app, 'application name');
     const body = checkObject(req.body);
     const version = body.version === undefined ? undefined : checkVersion(body.version, 'version');
-    const uid = optionalUid(body.uid);
+    const uid = checkUid(body.uid);
     if ('input_batch' in body) {
       const batch = body.input_batch;
       if (!Array.isArray(batch)) throw new ServingError('INVALID_INPUT', 'input_batch must be an array of inputs');
@@ -31,7 +31,7 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
     const body = checkObject(req.body);
     if (!('input' in body)) throw new ServingError('INVALID_INPUT', 'feedback needs "input"');
     if (!('label' in body) || body.label === null) throw new ServingError('INVALID_INPUT', 'feedback needs "label"');
-    const { feedback } = await processor.feedback(name, body.input, body.label, optionalUid(body.uid));
+    const { feedback } = await processor.feedback(name, body.input, body.label, checkUid(body.uid));
     return { success: true, feedback };
   });
 
@@ -43,9 +43,3 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
   return app;
 }
 
-function optionalUid(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new ServingError('INVALID_INPUT', 'uid must be a non-empty string (at most 256 characters) or a number');
-  return v;
-}

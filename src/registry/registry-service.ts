@@ -148,7 +148,7 @@ export class RegistryService extends EventEmitter {
     }
     this.emit('version-deleted', v);
     if (wasCurrent) this.emit('current-changed', name, next, version);
-    if (!this.versions.has(versionKey(name, version)) && v.artifactPath && !this.listVersions().some((o) => o.artifactPath === v.artifactPath)) {
+    if (v.artifactPath && !this.listVersions().some((o) => o.artifactPath === v.artifactPath)) {
       removeArtifact(v.artifactPath);
     }
   }

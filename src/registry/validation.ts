@@ -60,3 +60,11 @@ export function checkObject(body: unknown): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ServingError('INVALID_INPUT', 'request body must be a JSON object');
   return body as Record<string, unknown>;
 }
+
+/** A query's or feedback's user id (contextual selection): a non-empty string or a number. */
+export function checkUid(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new ServingError('INVALID_INPUT', 'uid must be a non-empty string (at most 256 characters) or a number');
+  return v;
+}

@@ -74,6 +74,7 @@ describe('core serving path against a started server', () => {
     const logs = await s.admin('get_replica_logs', { model_name: 'echo-model', tail: 5 });
     assert.equal(logs.status, 200);
     assert.equal(logs.body.model_version, '2');
+    assert.equal(logs.body.replicas[0].replica_id, 'echo-model:2#0');
     assert.ok(Array.isArray(logs.body.replicas[0].lines));
   });
 
