@@ -1,6 +1,9 @@
 /** Every setting and its default, resolved once into a frozen object (UserConfig → ResolvedConfig). */
 import { resolve } from 'node:path';
 
+export const BACKENDS = ['local', 'docker'] as const;
+export type BackendKind = (typeof BACKENDS)[number];
+
 export interface UserConfig {
   dataDir?: string;
   host?: string;
@@ -9,6 +12,10 @@ export interface UserConfig {
   rpcPort?: number;
   bodyLimitBytes?: number;
   heartbeatTimeoutMs?: number;
+  /** A replica whose batch has been in flight this long while silent is killed as stuck. */
+  predictTimeoutMs?: number;
+  /** A replica that has not registered this long after it started is killed and restarted. */
+  startTimeoutMs?: number;
   readyTimeoutMs?: number;
   stopGraceMs?: number;
   maxBatchSize?: number;
@@ -16,11 +23,24 @@ export interface UserConfig {
   maxQueue?: number;
   maxBatchWaitMs?: number;
   cacheBytes?: number;
+  /** Where replicas run: child processes, or containers of a Docker engine. */
+  backend?: BackendKind;
+  /** The Docker engine (unix:///path/docker.sock or tcp://host:port). */
+  dockerHost?: string;
+  /** Image of the built-in runtimes on the Docker backend. */
+  dockerImage?: string;
+  /** Superseded versions kept warm (one replica each) for pinned queries and instant rollback. */
+  warmVersions?: number;
+  /** A version started on demand (a pinned query) is stopped after this long without queries. */
+  onDemandIdleMs?: number;
+  /** How often measurements are taken and the autoscaler decides. */
+  measureIntervalMs?: number;
 }
 
 export type ResolvedConfig = Readonly<Required<UserConfig>>;
 
 export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
+  const heartbeatTimeoutMs = user.heartbeatTimeoutMs ?? 5000;
   return Object.freeze({
     dataDir: resolve(user.dataDir ?? './.clipper'),
     host: user.host ?? '127.0.0.1',
@@ -28,7 +48,9 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     adminPort: user.adminPort ?? 1338,
     rpcPort: user.rpcPort ?? 7000,
     bodyLimitBytes: user.bodyLimitBytes ?? 10 * 1024 * 1024,
-    heartbeatTimeoutMs: user.heartbeatTimeoutMs ?? 5000,
+    heartbeatTimeoutMs,
+    predictTimeoutMs: user.predictTimeoutMs ?? Math.max(30_000, heartbeatTimeoutMs),
+    startTimeoutMs: user.startTimeoutMs ?? 60_000,
     readyTimeoutMs: user.readyTimeoutMs ?? 30_000,
     stopGraceMs: user.stopGraceMs ?? 3000,
     maxBatchSize: user.maxBatchSize ?? 256,
@@ -36,5 +58,11 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     maxQueue: user.maxQueue ?? 100_000,
     maxBatchWaitMs: user.maxBatchWaitMs ?? 0,
     cacheBytes: user.cacheBytes ?? 64 * 1024 * 1024,
+    backend: user.backend ?? 'local',
+    dockerHost: user.dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
+    dockerImage: user.dockerImage ?? '',
+    warmVersions: user.warmVersions ?? 1,
+    onDemandIdleMs: user.onDemandIdleMs ?? 60_000,
+    measureIntervalMs: user.measureIntervalMs ?? 1000,
   });
 }

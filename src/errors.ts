@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'NO_LINKED_MODEL'
   | 'ARTIFACT_INVALID'
   | 'QUEUE_FULL'
+  | 'OVERLOADED'
   | 'DEADLINE_EXCEEDED'
   | 'WORKER_FAILED'
   | 'MODEL_ERROR'

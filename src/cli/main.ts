@@ -161,7 +161,7 @@ clientCommand(program.command('status').description('applications, models, repli
   print(json, s, () => [
     'APPLICATIONS', table(s.applications, ['name', 'input_type', 'latency_slo_micros', 'linked_models', 'policy']), '',
     'MODELS', table(s.models, ['model_name', 'model_version', 'runtime', 'replicas', 'is_current_version']), '',
-    'REPLICAS', table(s.containers, ['replica_id', 'state', 'pid', 'restarts']), '',
+    'REPLICAS', table(s.containers, ['replica_id', 'state', 'machine', 'restarts']), '',
     'QUEUES', table(s.queues, ['model', 'depth', 'replicas', 'batchSizes']),
   ].join('\n'));
 });

@@ -1,20 +1,25 @@
 /** Admin API (:1338): Clipper's `/admin/*` endpoints with JSON answers, plus deploy, replicas and logs. */
 import type { FastifyInstance } from 'fastify';
 import { ServingError } from '../errors.ts';
+import { resolveAutoscaleSettings } from '../manager/autoscale-policy.ts';
 import type { ContainerManager } from '../manager/container-manager.ts';
+import type { ReplicaController } from '../manager/replica-controller.ts';
+import type { Measurements } from '../measure/measurements.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
 import type { SelectionService } from '../query/selection-service.ts';
 import { parseInputType } from '../registry/input-types.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import {
-  checkBool, checkInt, checkUid, checkName, checkObject, checkRuntime, checkString, checkStringList, checkVersion,
+  checkBool, checkInt, checkNumber, checkUid, checkName, checkObject, checkRuntime, checkString, checkStringList, checkVersion,
 } from '../registry/validation.ts';
-import { appView, containerView, modelView } from './admin-views.ts';
+import { appView, containerView, machineView, modelView, scalingView, versionLoadView } from './admin-views.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
 
 export interface AdminDeps {
   registry: RegistryService;
   manager: ContainerManager;
+  controller: ReplicaController;
+  measurements: Measurements;
   processor: QueryProcessor;
   selection: SelectionService;
   /** How long deploy / set_model_version wait for replicas to register. */
@@ -22,6 +27,8 @@ export interface AdminDeps {
 }
 
 const MAX_REPLICAS = 64;
+const MAX_CPUS = 256;
+const MAX_MEMORY_MB = 1024 * 1024;
 
 export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInstance {
   const { registry, manager, processor } = deps;
@@ -32,12 +39,23 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
 
   app.get('/admin/ping', async () => ({ status: 'ok' }));
 
-  app.get('/admin/status', async () => ({
-    applications: registry.listApps().map((a) => appView(a, registry)),
-    models: registry.listVersions().map((v) => modelView(v, registry)),
-    containers: manager.replicas().map(containerView),
-    queues: processor.queueStats(),
-  }));
+  // One read of the measurements serves status, `clipper top` and the dashboard.
+  app.get('/admin/status', async () => {
+    const snap = deps.measurements.latest();
+    const usage = new Map(snap.replicas.map((r) => [r.replicaId, r]));
+    return {
+      at: new Date(snap.at).toISOString(),
+      backend: manager.backend,
+      applications: registry.listApps().map((a) => appView(a, registry)),
+      models: registry.listVersions().map((v) => modelView(v, registry)),
+      scaling: Object.fromEntries(registry.modelNames().map((m) => [m, scalingView(deps.controller.scaling(m))])),
+      containers: manager.replicas().map((r) => containerView(r, usage.get(r.replicaId))),
+      queues: processor.queueStats(),
+      load: snap.versions.map(versionLoadView),
+      machines: snap.machines.map(machineView),
+      scaling_events: deps.controller.events().slice(-20),
+    };
+  });
 
   post('add_app', async (b) => {
     const slo = checkInt(b.latency_slo_micros, 'latency_slo_micros', { min: 1, max: 3_600_000_000, fallback: 100_000 });
@@ -81,6 +99,8 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       modelDataPath: b.model_data_path === undefined ? undefined : checkString(b.model_data_path, 'model_data_path'),
       batchSize: b.batch_size === -1 ? 0 : checkInt(b.batch_size, 'batch_size', { min: 0, max: 100_000, fallback: 0 }),
       replicas: checkInt(b.replicas, 'replicas', { min: 0, max: MAX_REPLICAS, fallback: 1 }),
+      cpus: checkNumber(b.cpus, 'cpus', { min: 0, max: MAX_CPUS, fallback: 0 }),
+      memoryMb: checkInt(b.memory_mb, 'memory_mb', { min: 0, max: MAX_MEMORY_MB, fallback: 0 }),
     });
     const ready = await manager.waitReady(name, version, v.replicas, deps.readyTimeoutMs);
     return { success: true, ready, model: modelView(v, registry) };
@@ -147,6 +167,37 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     return { success: true, ready, model: modelView(v, registry) };
   });
 
+  post('set_resources', async (b) => {
+    const name = checkName(b.model_name, 'model_name');
+    const v = registry.requireVersion(name, b.model_version === undefined ? undefined : checkVersion(b.model_version));
+    if (b.cpus === undefined && b.memory_mb === undefined) throw new ServingError('INVALID_INPUT', 'set_resources needs cpus and/or memory_mb');
+    const cpus = checkNumber(b.cpus, 'cpus', { min: 0, max: MAX_CPUS, fallback: v.cpus });
+    const memoryMb = checkInt(b.memory_mb, 'memory_mb', { min: 0, max: MAX_MEMORY_MB, fallback: v.memoryMb });
+    const updated = await registry.setResources(name, v.version, cpus, memoryMb);
+    return { success: true, model: modelView(updated, registry) };
+  });
+
+  post('set_autoscaling', async (b) => {
+    const name = checkName(b.model_name, 'model_name');
+    if (!registry.hasModel(name)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(name)} does not exist`);
+    const num = (k: string) => (b[k] === undefined ? undefined : checkNumber(b[k], k, { min: 0 }));
+    let settings;
+    try {
+      settings = resolveAutoscaleSettings({
+        minReplicas: checkInt(b.min_replicas, 'min_replicas', { min: 0, max: MAX_REPLICAS }),
+        maxReplicas: checkInt(b.max_replicas, 'max_replicas', { min: 1, max: MAX_REPLICAS }),
+        upscaleDelayS: num('upscale_delay_s'),
+        downscaleDelayS: num('downscale_delay_s'),
+        targetUtilization: num('target_utilization'),
+      });
+    } catch (e) {
+      if (e instanceof ServingError) throw e;
+      throw new ServingError('INVALID_INPUT', (e as Error).message);
+    }
+    await registry.setAutoscaling(name, { ...settings });
+    return { success: true, scaling: scalingView(deps.controller.scaling(name)) };
+  });
+
   post('set_selection_policy', async (b) => {
     const a = await deps.selection.setPolicy(checkName(b.app_name, 'app_name'), b.policy, b.params);
     return { success: true, application: appView(a, registry), params: a.policyParams };
@@ -158,12 +209,12 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     return deps.selection.state(a, uid);
   });
 
-  post('get_replica_logs', (b) => {
+  post('get_replica_logs', async (b) => {
     const name = checkName(b.model_name, 'model_name');
     const v = registry.requireVersion(name, b.model_version === undefined ? undefined : checkVersion(b.model_version));
     const id = b.replica_id === undefined ? undefined : checkString(b.replica_id, 'replica_id');
     const tail = checkInt(b.tail, 'tail', { min: 1, max: 100_000, fallback: 200 });
-    return { model_name: name, model_version: v.version, replicas: manager.logs(name, v.version, id, tail) };
+    return { model_name: name, model_version: v.version, replicas: await manager.logs(name, v.version, id, tail) };
   });
 
   return app;

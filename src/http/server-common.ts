@@ -46,6 +46,6 @@ function fastifyCode(err: FastifyError): ErrorCode {
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
   const status = HTTP_STATUS[code];
-  if (code === 'QUEUE_FULL') reply.header('retry-after', '1');
+  if (code === 'QUEUE_FULL' || code === 'OVERLOADED') reply.header('retry-after', '1');
   return reply.code(status).type('application/json').send({ error: code, cause: message });
 }

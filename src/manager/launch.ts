@@ -2,7 +2,9 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INPUT_TYPE_CODE } from '../registry/input-types.ts';
+import { ServingError } from '../errors.ts';
 import type { ModelVersion } from '../registry/types.ts';
+import type { ResourceLimits } from './container-manager.ts';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = join(SRC, '..');
@@ -15,17 +17,27 @@ function nodeEntry(file: string): Pick<LaunchSpec, 'command' | 'args'> {
   return { command: process.execPath, args: ['--import', TSX, join(SRC, file)] };
 }
 
-export function launchSpec(v: ModelVersion, rpc: { host: string; port: number }, replicaId: string): LaunchSpec {
+/**
+ * The environment every replica gets, wherever it runs. `modelPath` is where the artifact is seen
+ * from inside the replica (the copied artifact locally; a mount point in a container).
+ */
+export function replicaEnv(v: ModelVersion, rpc: { host: string; port: number }, replicaId: string, limits: ResourceLimits, modelPath = v.artifactPath): Record<string, string> {
   const env: Record<string, string> = {
     CLIPPER_MODEL_NAME: v.name,
     CLIPPER_MODEL_VERSION: v.version,
     CLIPPER_INPUT_TYPE: String(INPUT_TYPE_CODE[v.inputType]),
     CLIPPER_IP: rpc.host === '0.0.0.0' ? '127.0.0.1' : rpc.host,
     CLIPPER_PORT: String(rpc.port),
-    CLIPPER_MODEL_PATH: v.artifactPath,
+    CLIPPER_MODEL_PATH: modelPath,
     CLIPPER_REPLICA_ID: replicaId,
-    CLIPPER_PARENT_PID: String(process.pid),
   };
+  // onnxruntime's intra-op pool: as many threads as the replica has whole cores.
+  if (limits.cpus > 0) env.CLIPPER_ONNX_INTRA_OP_THREADS = String(Math.max(1, Math.floor(limits.cpus)));
+  return env;
+}
+
+export function launchSpec(v: ModelVersion, rpc: { host: string; port: number }, replicaId: string, limits: ResourceLimits): LaunchSpec {
+  const env = { ...replicaEnv(v, rpc, replicaId, limits), CLIPPER_PARENT_PID: String(process.pid) };
   const cwd = v.artifactPath ? dirname(v.artifactPath) : REPO_ROOT;
   switch (v.runtime) {
     case 'js': return { ...nodeEntry('runtimes/js/main.ts'), env, cwd };
@@ -36,5 +48,7 @@ export function launchSpec(v: ModelVersion, rpc: { host: string; port: number },
     case 'command':
       // `exec` so signals reach the program itself, not a shell.
       return { command: '/bin/sh', args: ['-c', `exec ${v.containerName}`], env, cwd };
+    case 'image':
+      throw new ServingError('INVALID_INPUT', `runtime image (${v.containerName}) needs the Docker backend: start the server with --backend docker`);
   }
 }

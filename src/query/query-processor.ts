@@ -13,7 +13,9 @@ import { VersionQueue, type SendBatch, type VersionQueueOptions } from './batchi
 import { PredictionCache } from './cache/prediction-cache.ts';
 import type { SelectionService } from './selection-service.ts';
 import { appMetrics, modelMetrics, type AppMetrics, type ModelMetrics, type QueryMetrics } from './metrics.ts';
-import { systemClock, type Clock, type Task, type TaskResult } from './task.ts';
+import { systemClock, type Clock, type TimerHandle } from '../clock.ts';
+import type { VersionInterval } from './batching/version-load.ts';
+import type { Task, TaskResult } from './task.ts';
 
 export interface Prediction {
   query_id: number;
@@ -32,8 +34,27 @@ export interface QueryOptions {
   cacheBytes: number;
 }
 
+/** What the query processor may learn about replicas it does not have yet (from the resource manager, through app.ts). */
+export interface ReplicaProspects {
+  /** Work arrived for a version with no ready replica (scale from zero, a pinned cold version). */
+  demand(name: string, version: string): void;
+  /** True while a replica of the version is starting or about to restart. */
+  starting(name: string, version: string): boolean;
+}
+
+/** One version's load over the last interval, with its queue's state now. */
+export interface VersionLoadSample {
+  name: string;
+  version: string;
+  depth: number;
+  readyReplicas: number;
+  batchSizes: number[];
+  profile: Array<{ batchSize: number; ms: number }>;
+  interval: VersionInterval;
+}
+
 export const DEFAULT_QUERY_OPTIONS: QueryOptions = {
-  queue: { maxBatchSize: DEFAULT_BATCH_CONFIG.max, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 0.8, maxBatchWaitMs: 0 },
+  queue: { maxBatchSize: DEFAULT_BATCH_CONFIG.max, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: 0 },
   cacheBytes: 64 * 1024 * 1024,
 };
 
@@ -62,6 +83,7 @@ export class QueryProcessor {
     private readonly selection: SelectionService,
     private readonly opts: QueryOptions = DEFAULT_QUERY_OPTIONS,
     private readonly clock: Clock = systemClock,
+    private readonly prospects: ReplicaProspects = { demand: () => {}, starting: () => false },
   ) {
     this.cache = new PredictionCache(opts.cacheBytes);
     registry.on('version-deleted', (v: ModelVersion) => {
@@ -84,10 +106,26 @@ export class QueryProcessor {
     if (!q) return;
     q.removeReplica(r);
     this.modelMetricsFor(q.key).replicas.set(q.replicaCount);
+    if (q.replicaCount === 0 && !this.prospects.starting(r.modelName, r.modelVersion)) {
+      q.failWaiting(`no replica of ${q.key} is running and none is starting`);
+    }
   }
 
   queueStats(): Array<{ model: string; depth: number; replicas: number; batchSizes: number[] }> {
     return [...this.queues.values()].map((q) => ({ model: q.key, depth: q.depth, replicas: q.replicaCount, batchSizes: q.batchSizes() }));
+  }
+
+  /** Each version's load since the previous call (the measurements read this once per interval). */
+  takeLoad(): VersionLoadSample[] {
+    const now = this.clock.now();
+    return [...this.queues.entries()].map(([key, q]) => {
+      const v = this.registry.listVersions().find((x) => versionKey(x.name, x.version) === key);
+      const sep = key.lastIndexOf(':');
+      return {
+        name: v?.name ?? key.slice(0, sep), version: v?.version ?? key.slice(sep + 1),
+        depth: q.depth, readyReplicas: q.replicaCount, batchSizes: q.batchSizes(), profile: q.profile.table(), interval: q.load.take(now),
+      };
+    });
   }
 
   /**
@@ -231,18 +269,25 @@ export class QueryProcessor {
   private runOnVersion(app: Application, v: ModelVersion, encoded: Array<Buffer | ServingError>, deadline: number, sloMs: number): Promise<Array<TaskResult | ServingError>> {
     const q = this.queueFor(v.name, v.version);
     q.setLatencyBudget(sloMs);
+    if (q.replicaCount === 0) {
+      this.prospects.demand(v.name, v.version);
+      if (!this.prospects.starting(v.name, v.version)) {
+        const reason = `no replica of ${q.key} is running and none is starting`;
+        return Promise.resolve(encoded.map((e) => (e instanceof ServingError ? e : { ok: false, code: 'UNAVAILABLE', error: reason })));
+      }
+    }
     const now = this.clock.now();
     const results: Array<TaskResult | ServingError | undefined> = encoded.map((e) => (e instanceof ServingError ? e : undefined));
     const cancels: Array<() => void> = [];
     let pending = 0;
 
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: TimerHandle | undefined;
       let finished = false;
       let submitting = true;
       const finish = () => {
         finished = true;
-        if (timer) clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         for (const c of cancels) c();
         resolve(results as Array<TaskResult | ServingError>);
       };
@@ -259,17 +304,24 @@ export class QueryProcessor {
           if (cancel) cancels.push(cancel);
         } catch (err) {
           const se = err as ServingError;
-          results[i] = se.code === 'QUEUE_FULL' && app.overloadDefault ? { ok: false, code: 'QUEUE_FULL', error: se.message } : se;
+          const overload = se.code === 'QUEUE_FULL' || se.code === 'OVERLOADED';
+          results[i] = overload && app.overloadDefault ? { ok: false, code: se.code as 'QUEUE_FULL' | 'OVERLOADED', error: se.message } : se;
           pending--;
         }
       });
       submitting = false;
       if (pending === 0) return finish();
-      timer = setTimeout(() => {
+      timer = this.clock.setTimeout(() => {
         const reason = q.replicaCount === 0
           ? `no replica of ${q.key} is ready`
           : `no prediction from ${q.key} within the latency SLO of ${sloMs} ms`;
-        for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = { ok: false, code: 'DEADLINE_EXCEEDED', error: reason };
+        let late = 0;
+        for (let i = 0; i < results.length; i++) {
+          if (results[i] !== undefined) continue;
+          results[i] = { ok: false, code: 'DEADLINE_EXCEEDED', error: reason };
+          late++;
+        }
+        q.load.late(late);
         finish();
       }, Math.max(0, deadline - this.clock.now()));
     });

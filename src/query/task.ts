@@ -1,7 +1,7 @@
 /** One input waiting for one model version. */
 export type TaskResult =
   | { ok: true; value: unknown; bytes?: number }
-  | { ok: false; error: string; code: 'MODEL_ERROR' | 'WORKER_FAILED' | 'DEADLINE_EXCEEDED' | 'QUEUE_FULL' | 'UNAVAILABLE' };
+  | { ok: false; error: string; code: 'MODEL_ERROR' | 'WORKER_FAILED' | 'DEADLINE_EXCEEDED' | 'QUEUE_FULL' | 'OVERLOADED' | 'UNAVAILABLE' };
 
 export interface Task {
   input: Buffer;
@@ -13,6 +13,3 @@ export interface Task {
   abandoned: boolean;
   done: (r: TaskResult) => void;
 }
-
-export interface Clock { now(): number }
-export const systemClock: Clock = { now: () => performance.now() };

@@ -5,7 +5,7 @@
  *
  * Events: 'app-added' (app), 'app-deleted' (name), 'app-changed' (app), 'links-changed' (appName),
  *         'version-added' (v), 'version-deleted' (v), 'current-changed' (modelName, version|undefined),
- *         'replicas-changed' (v)
+ *         'version-changed' (v: replicas or resources), 'autoscaling-changed' (modelName)
  */
 import { EventEmitter } from 'node:events';
 import { ServingError } from '../errors.ts';
@@ -18,6 +18,7 @@ export interface NewApp { name: string; inputType: InputType; defaultOutput: str
 export interface NewVersion {
   name: string; version: string; inputType: InputType; labels: string[]; runtime: Runtime;
   containerName: string; modelDataPath: string | undefined; batchSize: number; replicas: number;
+  cpus?: number; memoryMb?: number;
 }
 /** Checks a copied artifact for its runtime at deploy time; throws ARTIFACT_INVALID saying what is wrong. */
 export type ArtifactCheck = (runtime: Runtime, artifactPath: string, v: NewVersion) => Promise<void>;
@@ -27,6 +28,7 @@ export class RegistryService extends EventEmitter {
   private versions = new Map<string, ModelVersion>();
   private current = new Map<string, string>();
   private links = new Map<string, string[]>();
+  private autoscale = new Map<string, Record<string, unknown>>();
 
   constructor(
     private readonly store: Store,
@@ -42,6 +44,7 @@ export class RegistryService extends EventEmitter {
     for (const v of s.versions) this.versions.set(versionKey(v.name, v.version), v);
     for (const [m, v] of Object.entries(s.currentVersions)) this.current.set(m, v);
     for (const l of s.links) this.links.set(l.appName, [...(this.links.get(l.appName) ?? []), l.modelName]);
+    for (const [m, a] of Object.entries(s.autoscaling)) this.autoscale.set(m, a);
   }
 
   // ---------- reads (synchronous, from memory) ----------
@@ -53,6 +56,9 @@ export class RegistryService extends EventEmitter {
   listVersions(): ModelVersion[] { return [...this.versions.values()]; }
   versionsOf(name: string): ModelVersion[] { return this.listVersions().filter((v) => v.name === name); }
   hasModel(name: string): boolean { return this.versionsOf(name).length > 0; }
+  modelNames(): string[] { return [...new Set(this.listVersions().map((v) => v.name))]; }
+  /** A model's autoscaling settings as stored (the autoscaler validates them), or undefined when it is off. */
+  autoscaling(model: string): Record<string, unknown> | undefined { return this.autoscale.get(model); }
 
   requireApp(name: string): Application {
     const a = this.apps.get(name);
@@ -102,12 +108,14 @@ export class RegistryService extends EventEmitter {
       throw new ServingError('TYPE_MISMATCH', `model ${n.name} has input type ${sibling.inputType}; a new version cannot use ${n.inputType}`);
     }
     if (n.runtime === 'command' && !n.containerName) throw new ServingError('INVALID_INPUT', 'container_name (the program to run) is required for runtime command');
-    if (n.runtime !== 'command' && !n.modelDataPath) throw new ServingError('INVALID_INPUT', `model_data_path is required for runtime ${n.runtime}`);
+    if (n.runtime === 'image' && !n.containerName) throw new ServingError('INVALID_INPUT', 'container_name (the image to run) is required for runtime image');
+    if (n.runtime !== 'command' && n.runtime !== 'image' && !n.modelDataPath) throw new ServingError('INVALID_INPUT', `model_data_path is required for runtime ${n.runtime}`);
 
     const artifact = n.modelDataPath ? storeArtifact(this.artifactRoot, n.name, n.version, n.modelDataPath) : { path: '', hash: '' };
     const v: ModelVersion = {
       name: n.name, version: n.version, inputType: n.inputType, labels: n.labels, runtime: n.runtime, containerName: n.containerName,
-      artifactPath: artifact.path, artifactHash: artifact.hash, batchSize: n.batchSize, replicas: n.replicas, createdAt: Date.now(),
+      artifactPath: artifact.path, artifactHash: artifact.hash, batchSize: n.batchSize, replicas: n.replicas,
+      cpus: n.cpus ?? 0, memoryMb: n.memoryMb ?? 0, createdAt: Date.now(),
     };
     try {
       await this.checkArtifact(n.runtime, artifact.path, n);
@@ -141,6 +149,7 @@ export class RegistryService extends EventEmitter {
     this.versions.delete(versionKey(name, version));
     if (others.length === 0) {
       for (const [app, models] of this.links) if (models.includes(name)) this.links.set(app, models.filter((m) => m !== name));
+      this.autoscale.delete(name);
     }
     if (wasCurrent) {
       if (next) this.current.set(name, next);
@@ -153,13 +162,41 @@ export class RegistryService extends EventEmitter {
     }
   }
 
-  async setReplicas(name: string, version: string, replicas: number): Promise<ModelVersion> {
+  /**
+   * Sets a version's replica count. A count set by hand turns the model's autoscaling off
+   * (in the same write); the autoscaler's own decisions pass `byAutoscaler`.
+   */
+  async setReplicas(name: string, version: string, replicas: number, opts: { byAutoscaler?: boolean } = {}): Promise<ModelVersion> {
     const v = this.requireVersion(name, version);
-    await this.store.setReplicas(name, v.version, replicas);
+    const turnsOff = !opts.byAutoscaler && this.autoscale.has(name);
+    if (turnsOff) await this.store.setAutoscaling(name, undefined, { version: v.version, count: replicas });
+    else await this.store.setReplicas(name, v.version, replicas);
     const updated = { ...v, replicas };
     this.versions.set(versionKey(name, v.version), updated);
-    this.emit('replicas-changed', updated);
+    if (turnsOff) {
+      this.autoscale.delete(name);
+      this.emit('autoscaling-changed', name);
+    }
+    this.emit('version-changed', updated);
     return updated;
+  }
+
+  async setResources(name: string, version: string, cpus: number, memoryMb: number): Promise<ModelVersion> {
+    const v = this.requireVersion(name, version);
+    await this.store.setResources(name, v.version, cpus, memoryMb);
+    const updated = { ...v, cpus, memoryMb };
+    this.versions.set(versionKey(name, v.version), updated);
+    this.emit('version-changed', updated);
+    return updated;
+  }
+
+  /** Turns a model's autoscaling on (validated settings) or off (undefined). */
+  async setAutoscaling(model: string, settings: Record<string, unknown> | undefined): Promise<void> {
+    if (!this.hasModel(model)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(model)} does not exist`);
+    await this.store.setAutoscaling(model, settings);
+    if (settings) this.autoscale.set(model, settings);
+    else this.autoscale.delete(model);
+    this.emit('autoscaling-changed', model);
   }
 
   async linkModels(appName: string, modelNames: string[]): Promise<string[]> {

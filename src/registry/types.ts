@@ -1,7 +1,7 @@
 /** Domain records of the model registry. */
 import type { InputType } from './input-types.ts';
 
-export const RUNTIMES = ['js', 'onnx', 'spark', 'python', 'command'] as const;
+export const RUNTIMES = ['js', 'onnx', 'spark', 'python', 'command', 'image'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 export interface Application {
@@ -22,7 +22,7 @@ export interface ModelVersion {
   inputType: InputType;
   labels: string[];
   runtime: Runtime;
-  /** For `command`: the program to run; otherwise informational (Clipper's container image). */
+  /** For `command`: the program to run; for `image`: the container image; otherwise informational. */
   containerName: string;
   /** Path of the copied artifact inside the data directory ('' when the model has none). */
   artifactPath: string;
@@ -30,6 +30,10 @@ export interface ModelVersion {
   /** 0 = adaptive. */
   batchSize: number;
   replicas: number;
+  /** Cores per replica (fractional allowed); 0 = no limit. */
+  cpus: number;
+  /** MiB per replica; 0 = no limit. */
+  memoryMb: number;
   createdAt: number;
 }
 
@@ -41,6 +45,8 @@ export interface RegistrySnapshot {
   versions: ModelVersion[];
   currentVersions: Record<string, string>;
   links: Link[];
+  /** Per model: autoscaling settings as stored (validated by the autoscaler). */
+  autoscaling: Record<string, Record<string, unknown>>;
 }
 
 export function versionKey(name: string, version: string): string {

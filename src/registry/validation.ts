@@ -37,6 +37,15 @@ export function checkInt(value: unknown, field: string, opts: { min: number; max
   return value;
 }
 
+export function checkNumber(value: unknown, field: string, opts: { min: number; max?: number; fallback?: number }): number {
+  if (value === undefined && opts.fallback !== undefined) return opts.fallback;
+  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) value = Number(value);
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new ServingError('INVALID_INPUT', `${field} must be a number`);
+  if (value < opts.min) throw new ServingError('INVALID_INPUT', `${field} must be at least ${opts.min} (got ${value})`);
+  if (opts.max !== undefined && value > opts.max) throw new ServingError('INVALID_INPUT', `${field} must be at most ${opts.max} (got ${value})`);
+  return value;
+}
+
 export function checkBool(value: unknown, field: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new ServingError('INVALID_INPUT', `${field} must be true or false`);

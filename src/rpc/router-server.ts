@@ -1,7 +1,9 @@
 /**
  * The frontend end of RPC v3: a ZeroMQ ROUTER that answers heartbeats, registers containers,
  * keeps the replica table, sends prediction batches and evicts silent replicas.
- * Emits 'ready' (replica) when a container registers and 'lost' (replica, reason) when it goes.
+ * Emits 'ready' (replica) when a container registers and 'lost' (replica, reason, silent) when it
+ * goes; `silent` is true when the RPC gave up on it (heartbeats, a stuck batch), false when it was
+ * told to let it go (evictByReplicaId).
  */
 import { EventEmitter } from 'node:events';
 import { Router } from 'zeromq';
@@ -17,6 +19,12 @@ export interface RpcServerOptions {
   port: number;
   /** A replica silent this long (ms) with nothing in flight is evicted. */
   heartbeatTimeoutMs: number;
+  /**
+   * A replica silent past the heartbeat timeout while a batch has been in flight this long (ms)
+   * is evicted as stuck. Longer than the heartbeat timeout because single-threaded containers
+   * (Python) cannot heartbeat during a long predict.
+   */
+  predictTimeoutMs: number;
   log?: (msg: string) => void;
 }
 
@@ -61,13 +69,13 @@ export class RpcServer extends EventEmitter {
 
   /** Called by the resource manager when it knows a replica's process died: fail over at once. */
   evictByReplicaId(replicaId: string, reason: string): void {
-    for (const r of this.replicas.values()) if (r.replicaId === replicaId) this.evict(r, reason);
+    for (const r of this.replicas.values()) if (r.replicaId === replicaId) this.evict(r, reason, false);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    for (const r of [...this.replicas.values()]) this.evict(r, 'frontend shutting down');
+    for (const r of [...this.replicas.values()]) this.evict(r, 'frontend shutting down', false);
     this.writer.close();
     this.socket.close();
   }
@@ -148,13 +156,15 @@ export class RpcServer extends EventEmitter {
     const t = this.opts.heartbeatTimeoutMs;
     for (const r of this.replicas.values()) {
       const silent = now - r.lastSeen;
-      // A container busy in a long predict may not heartbeat; give in-flight work longer.
-      const limit = r.inflight.size > 0 ? t * 10 : t;
-      if (silent > limit) this.evict(r, `no heartbeat for ${silent} ms`);
+      if (silent <= t) continue;
+      let oldest = Infinity;
+      for (const c of r.inflight.values()) oldest = Math.min(oldest, c.sentAt);
+      if (r.inflight.size === 0) this.evict(r, `no heartbeat for ${silent} ms`, true);
+      else if (now - oldest > this.opts.predictTimeoutMs) this.evict(r, `a batch has been in flight for ${now - oldest} ms with no heartbeat for ${silent} ms`, true);
     }
   }
 
-  private evict(r: Replica, reason: string): void {
+  private evict(r: Replica, reason: string, silent: boolean): void {
     if (r.state === 'EVICTED') return;
     const wasReady = r.state === 'READY';
     r.state = 'EVICTED';
@@ -164,7 +174,7 @@ export class RpcServer extends EventEmitter {
     r.inflight.clear();
     if (wasReady) {
       this.log(`rpc: evicted replica ${r.replicaId ?? r.key} of ${r.modelName}:${r.modelVersion}: ${reason}`);
-      this.emit('lost', r, reason);
+      this.emit('lost', r, reason, silent);
     }
   }
 

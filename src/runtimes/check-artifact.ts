@@ -13,7 +13,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
 export async function checkArtifact(runtime: Runtime, artifactPath: string): Promise<void> {
-  if (runtime === 'command') return;
+  if (runtime === 'command' || runtime === 'image') return;
   const [cmd, args, env] = runtime === 'python'
     ? [PYTHON, ['-m', 'clipper_container', '--check', artifactPath], { PYTHONPATH: join(REPO_ROOT, 'python') }]
     : [process.execPath, ['--import', TSX, join(HERE, 'check-main.ts'), runtime, artifactPath], {}];

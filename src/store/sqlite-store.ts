@@ -19,10 +19,17 @@ CREATE TABLE IF NOT EXISTS model_versions (
 CREATE TABLE IF NOT EXISTS current_versions (model_name TEXT PRIMARY KEY, version TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS links (app_name TEXT NOT NULL, model_name TEXT NOT NULL, PRIMARY KEY (app_name, model_name));
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS autoscaling (model_name TEXT PRIMARY KEY, settings TEXT NOT NULL);
 `;
 
+/** Columns added after the first release: added to an existing file on open. */
+const MIGRATIONS: Array<{ table: string; column: string; ddl: string }> = [
+  { table: 'model_versions', column: 'cpus', ddl: 'ALTER TABLE model_versions ADD COLUMN cpus REAL NOT NULL DEFAULT 0' },
+  { table: 'model_versions', column: 'memory_mb', ddl: 'ALTER TABLE model_versions ADD COLUMN memory_mb INTEGER NOT NULL DEFAULT 0' },
+];
+
 interface AppRow { name: string; input_type: string; default_output: string; latency_slo_micros: number; overload_default: number; policy: string; policy_params: string; created_at: number }
-interface VersionRow { name: string; version: string; input_type: string; labels: string; runtime: string; container_name: string; artifact_path: string; artifact_hash: string; batch_size: number; replicas: number; created_at: number }
+interface VersionRow { name: string; version: string; input_type: string; labels: string; runtime: string; container_name: string; artifact_path: string; artifact_hash: string; batch_size: number; replicas: number; cpus: number; memory_mb: number; created_at: number }
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
@@ -33,6 +40,10 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    for (const m of MIGRATIONS) {
+      const cols = this.db.prepare(`PRAGMA table_info(${m.table})`).all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === m.column)) this.db.exec(m.ddl);
+    }
   }
 
   async load(): Promise<RegistrySnapshot> {
@@ -43,7 +54,7 @@ export class SqliteStore implements Store {
     const versions = (this.db.prepare('SELECT * FROM model_versions ORDER BY name, created_at').all() as VersionRow[]).map((r): ModelVersion => ({
       name: r.name, version: r.version, inputType: r.input_type as InputType, labels: JSON.parse(r.labels) as string[],
       runtime: r.runtime as Runtime, containerName: r.container_name, artifactPath: r.artifact_path, artifactHash: r.artifact_hash,
-      batchSize: r.batch_size, replicas: r.replicas, createdAt: r.created_at,
+      batchSize: r.batch_size, replicas: r.replicas, cpus: r.cpus, memoryMb: r.memory_mb, createdAt: r.created_at,
     }));
     const currentVersions: Record<string, string> = {};
     for (const r of this.db.prepare('SELECT model_name, version FROM current_versions').all() as Array<{ model_name: string; version: string }>) {
@@ -51,7 +62,11 @@ export class SqliteStore implements Store {
     }
     const links = (this.db.prepare('SELECT app_name, model_name FROM links ORDER BY app_name, model_name').all() as Array<{ app_name: string; model_name: string }>)
       .map((r) => ({ appName: r.app_name, modelName: r.model_name }));
-    return { apps, versions, currentVersions, links };
+    const autoscaling: Record<string, Record<string, unknown>> = {};
+    for (const r of this.db.prepare('SELECT model_name, settings FROM autoscaling').all() as Array<{ model_name: string; settings: string }>) {
+      autoscaling[r.model_name] = JSON.parse(r.settings) as Record<string, unknown>;
+    }
+    return { apps, versions, currentVersions, links, autoscaling };
   }
 
   async putApp(a: Application): Promise<void> {
@@ -69,9 +84,9 @@ export class SqliteStore implements Store {
 
   async putVersion(v: ModelVersion, makeCurrent: boolean): Promise<void> {
     this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO model_versions (name, version, input_type, labels, runtime, container_name, artifact_path, artifact_hash, batch_size, replicas, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.name, v.version, v.inputType, JSON.stringify(v.labels), v.runtime, v.containerName,
-        v.artifactPath, v.artifactHash, v.batchSize, v.replicas, v.createdAt);
+      this.db.prepare(`INSERT INTO model_versions (name, version, input_type, labels, runtime, container_name, artifact_path, artifact_hash, batch_size, replicas, cpus, memory_mb, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.name, v.version, v.inputType, JSON.stringify(v.labels), v.runtime, v.containerName,
+        v.artifactPath, v.artifactHash, v.batchSize, v.replicas, v.cpus, v.memoryMb, v.createdAt);
       if (makeCurrent) this.setCurrentSync(v.name, v.version);
     })();
   }
@@ -83,7 +98,10 @@ export class SqliteStore implements Store {
       else {
         this.db.prepare('DELETE FROM current_versions WHERE model_name = ? AND version = ?').run(name, version);
         const left = this.db.prepare('SELECT COUNT(*) AS n FROM model_versions WHERE name = ?').get(name) as { n: number };
-        if (left.n === 0) this.db.prepare('DELETE FROM links WHERE model_name = ?').run(name);
+        if (left.n === 0) {
+          this.db.prepare('DELETE FROM links WHERE model_name = ?').run(name);
+          this.db.prepare('DELETE FROM autoscaling WHERE model_name = ?').run(name);
+        }
       }
     })();
   }
@@ -94,6 +112,19 @@ export class SqliteStore implements Store {
 
   async setReplicas(name: string, version: string, replicas: number): Promise<void> {
     this.db.prepare('UPDATE model_versions SET replicas = ? WHERE name = ? AND version = ?').run(replicas, name, version);
+  }
+
+  async setResources(name: string, version: string, cpus: number, memoryMb: number): Promise<void> {
+    this.db.prepare('UPDATE model_versions SET cpus = ?, memory_mb = ? WHERE name = ? AND version = ?').run(cpus, memoryMb, name, version);
+  }
+
+  async setAutoscaling(model: string, settings: Record<string, unknown> | undefined, replicas?: { version: string; count: number }): Promise<void> {
+    this.db.transaction(() => {
+      if (settings) {
+        this.db.prepare('INSERT INTO autoscaling (model_name, settings) VALUES (?, ?) ON CONFLICT(model_name) DO UPDATE SET settings = excluded.settings').run(model, JSON.stringify(settings));
+      } else this.db.prepare('DELETE FROM autoscaling WHERE model_name = ?').run(model);
+      if (replicas) this.db.prepare('UPDATE model_versions SET replicas = ? WHERE name = ? AND version = ?').run(replicas.count, model, replicas.version);
+    })();
   }
 
   async setLinks(appName: string, modelNames: string[]): Promise<void> {

@@ -16,6 +16,10 @@ export interface Store {
   deleteVersion(name: string, version: string, nextCurrent: string | undefined): Promise<void>;
   setCurrentVersion(name: string, version: string): Promise<void>;
   setReplicas(name: string, version: string, replicas: number): Promise<void>;
+  /** Cores and MiB per replica of a version (0 = no limit). */
+  setResources(name: string, version: string, cpus: number, memoryMb: number): Promise<void>;
+  /** A model's autoscaling settings (undefined turns autoscaling off), with an optional replica count for a version, in one write. */
+  setAutoscaling(model: string, settings: Record<string, unknown> | undefined, replicas?: { version: string; count: number }): Promise<void>;
   setLinks(appName: string, modelNames: string[]): Promise<void>;
   updateAppPolicy(name: string, policy: string, params: Record<string, unknown>): Promise<void>;
   /** Free-form per-key state (selection policies); survives restarts. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { replicaPid } from '../helpers/replica-pid.ts';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
@@ -60,7 +61,7 @@ it('the clipper CLI drives a started server, and SIGTERM stops it cleanly', asyn
 
     r = await clipper(['status', '--json', ...urls]);
     const status = JSON.parse(r.stdout);
-    const pids: number[] = status.containers.map((c: any) => c.pid);
+    const pids: number[] = status.containers.map((c: any) => replicaPid(c.replica_id));
     assert.equal(pids.length, 2);
     assert.ok(pids.every(alive));
 

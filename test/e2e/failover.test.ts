@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { replicaPid } from '../helpers/replica-pid.ts';
 import { startTestServer, waitFor, writeJsModel } from '../helpers/server.ts';
 
 // Each batch takes a few ms so that some are in flight when the replica is killed.
@@ -17,8 +18,8 @@ it('kill -9 of one of two replicas while 200 queries flow: none fails or hangs, 
     assert.equal(dep.body.ready, true);
     await s.admin('add_model_links', { app_name: 'ha', model_names: ['ha-model'] });
 
-    const victim = s.app.manager.replicas().find((r) => r.replicaId === 'ha-model:1#0')!;
-    const pid = victim.pid!;
+    const pid = replicaPid('ha-model:1#0')!;
+    assert.ok(pid, 'the replica process is running');
     const queries: Array<Promise<{ status: number; body: any }>> = [];
     for (let i = 0; i < 200; i++) {
       queries.push(s.predict('ha', { input: `q${i}` }));
@@ -34,7 +35,7 @@ it('kill -9 of one of two replicas while 200 queries flow: none fails or hangs, 
 
     const back = await waitFor(() => {
       const r = s.app.manager.replicas().find((x) => x.replicaId === 'ha-model:1#0');
-      return r && r.state === 'READY' && r.pid !== pid ? r : undefined;
+      return r && r.state === 'READY' && replicaPid('ha-model:1#0') !== pid ? r : undefined;
     }, 5000, 'the killed replica to be restarted');
     assert.equal(back!.restarts, 1);
     assert.equal(s.app.rpc.readyReplicas().length, 2);

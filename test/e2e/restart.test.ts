@@ -24,8 +24,10 @@ it('a restart on the same data directory brings back apps, models, versions, lin
     const models = await second.admin('get_all_models', { verbose: true });
     assert.deepEqual(models.body.map((m: any) => [m.model_version, m.is_current_version, m.replicas]), [['1', true, 1], ['2', false, 2]]);
     await waitFor(async () => (await second.predict('keep', { input: 'b' })).body.output === 'one:b', 15_000, 'replicas of m:1 to start again');
+    // The current version at its count, and the superseded one warm with a single replica.
+    await second.app.manager.waitReady('m', '2', 1, 15_000);
     const containers = await second.admin('get_all_containers', { verbose: true });
-    assert.deepEqual(containers.body.map((c: any) => c.replica_id), ['m:1#0']);
+    assert.deepEqual(containers.body.map((c: any) => c.replica_id).sort(), ['m:1#0', 'm:2#0']);
   } finally {
     await second.close();
   }

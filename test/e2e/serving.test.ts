@@ -49,25 +49,28 @@ describe('core serving path against a started server', () => {
     assert.deepEqual(models.body.filter((m: any) => m.is_current_version).map((m: any) => m.model_version), ['2']);
   });
 
-  it('stops the replicas of superseded versions', async () => {
+  it('keeps one replica of the previous version warm, and stops the rest of it', async () => {
     const running = async () => {
       const containers = await s.admin('get_all_containers', { verbose: true });
-      return containers.body.filter((c: any) => c.model_name === 'echo-model').map((c: any) => c.model_version);
+      return containers.body.filter((c: any) => c.model_name === 'echo-model').map((c: any) => c.replica_id).sort();
     };
-    await waitFor(async () => (await running()).length === 1, 5000, 'version 1 replicas to stop');
-    assert.deepEqual(await running(), ['2']);
+    await waitFor(async () => (await running()).length === 2, 5000, 'version 1 to keep a single warm replica');
+    assert.deepEqual(await running(), ['echo-model:1#0', 'echo-model:2#0']);
+    const status = await s.admin('get_model', { model_name: 'echo-model' });
+    assert.equal(status.body.model_version, '2');
   });
 
   it('scales replicas up and down', async () => {
+    const current = (c: any) => c.body.filter((x: any) => x.model_name === 'echo-model' && x.model_version === '2');
     let r = await s.admin('set_num_replicas', { model_name: 'echo-model', num_replicas: 2 });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.ready, true);
     let c = await s.admin('get_all_containers', { verbose: true });
-    assert.equal(c.body.filter((x: any) => x.model_name === 'echo-model' && x.state === 'READY').length, 2);
+    assert.equal(current(c).filter((x: any) => x.state === 'READY').length, 2);
     r = await s.admin('set_num_replicas', { model_name: 'echo-model', num_replicas: 1 });
     assert.equal(r.status, 200);
     c = await s.admin('get_all_containers', { verbose: true });
-    assert.equal(c.body.filter((x: any) => x.model_name === 'echo-model').length, 1);
+    assert.equal(current(c).length, 1);
   });
 
   it('serves replica logs', async () => {

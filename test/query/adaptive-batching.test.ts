@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BatchSizePolicy } from '../../src/query/batching/batch-size-policy.ts';
 import { VersionQueue, type QueueObserver, type SendBatch } from '../../src/query/batching/version-queue.ts';
-import type { Clock, Task } from '../../src/query/task.ts';
+import type { Task } from '../../src/query/task.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 import type { Replica } from '../../src/rpc/replica.ts';
 
 const noop: QueueObserver = { batchSent() {}, batchDone() {}, dropped() {}, queued() {}, depth() {} };
@@ -41,7 +42,7 @@ describe('batch size policy (AIMD)', () => {
 describe('version queue under load', () => {
   /** A replica whose batch latency is 0.5 ms + 0.25 ms per input, on a fake clock. */
   function harness(maxBatchWaitMs = 0) {
-    const clock: Clock & { t: number } = { t: 0, now() { return this.t; } };
+    const clock = new FakeClock();
     const sizes: number[] = [];
     const pending: Array<() => void> = [];
     const send: SendBatch = (_r, inputs) => new Promise((resolve) => {

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServingError } from '../../src/errors.ts';
 import { VersionQueue, type QueueObserver, type SendBatch } from '../../src/query/batching/version-queue.ts';
-import type { Clock, Task, TaskResult } from '../../src/query/task.ts';
+import type { Task, TaskResult } from '../../src/query/task.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 import type { Replica, RpcOutput } from '../../src/rpc/replica.ts';
 
 const noop: QueueObserver = { batchSent() {}, batchDone() {}, dropped() {}, queued() {}, depth() {} };
-const clock = (): Clock & { t: number } => ({ t: 0, now() { return this.t; } });
+const clock = (): FakeClock => new FakeClock();
 const replica = (key: string): Replica => ({
   key, identity: Buffer.from(key), state: 'READY', modelName: 'm', modelVersion: '1', inputTypeCode: 4,
   replicaId: key, extensions: new Set(), connectedAt: 0, lastSeen: 0, inflight: new Map(),

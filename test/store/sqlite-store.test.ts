@@ -7,7 +7,7 @@ import { tempDir } from '../helpers/server.ts';
 
 const version = (v: string): ModelVersion => ({
   name: 'm', version: v, inputType: 'doubles', labels: ['a'], runtime: 'js', containerName: '', artifactPath: '/x',
-  artifactHash: 'h', batchSize: 0, replicas: 1, createdAt: Number(v),
+  artifactHash: 'h', batchSize: 0, replicas: 1, cpus: 0, memoryMb: 0, createdAt: Number(v),
 });
 
 it('persists to a file and keeps writes atomic', async () => {

@@ -3,12 +3,20 @@
  * Each replica takes up to its batch size from the head when it has a free slot
  * (one batch in flight per replica by default). Work whose query has stopped waiting
  * is dropped before it is sent; a batch lost with its replica is re-queued at the head.
+ *
+ * Admission (see docs/batching.md): an input is queued only if, by the learned service-time
+ * profile, the queue ahead of it and the batches in flight, it can still be answered before its
+ * deadline. The rest is shed at once (OVERLOADED), so under overload the queue holds only work
+ * that will be answered in time instead of work that will expire at its head.
  */
+import type { Clock, TimerHandle } from '../../clock.ts';
 import { ServingError } from '../../errors.ts';
 import type { Replica, RpcOutput } from '../../rpc/replica.ts';
 import { decodeOutput } from '../output.ts';
-import type { Clock, Task } from '../task.ts';
+import type { Task } from '../task.ts';
 import { BatchSizePolicy, type BatchSizeConfig } from './batch-size-policy.ts';
+import { ServiceProfile } from './service-profile.ts';
+import { VersionLoad, type ReplicaLoad } from './version-load.ts';
 
 export type SendBatch = (replica: Replica, inputs: Buffer[]) => Promise<RpcOutput[]>;
 
@@ -17,7 +25,7 @@ export interface VersionQueueOptions {
   maxInflightPerReplica: number;
   maxQueue: number;
   maxAttempts: number;
-  /** Share of the SLO a batch may take (the rest is queueing and transport). */
+  /** Share of the SLO a batch may take (the rest is waiting for a free replica and transport). */
   budgetFraction: number;
   /**
    * Delayed batching: an idle replica waits up to this long (ms) after the oldest queued input
@@ -29,12 +37,19 @@ export interface VersionQueueOptions {
 export interface QueueObserver {
   batchSent(n: number): void;
   batchDone(n: number, latencyMs: number, failed: number): void;
-  dropped(reason: 'deadline' | 'full', n: number): void;
+  dropped(reason: 'deadline' | 'full' | 'shed', n: number): void;
   queued(waitMs: number): void;
   depth(n: number): void;
 }
 
-interface Worker { replica: Replica; inflight: number; sizer: BatchSizePolicy }
+interface Worker {
+  replica: Replica;
+  inflight: number;
+  sizer: BatchSizePolicy;
+  /** When its batches in flight are expected back (clock ms). */
+  busyUntil: number;
+  load: ReplicaLoad;
+}
 
 export class VersionQueue {
   private items: Task[] = [];
@@ -42,7 +57,10 @@ export class VersionQueue {
   private readonly workers = new Map<string, Worker>();
   private budgetMs = 100;
   private closedReason: string | undefined;
-  private waitTimer: NodeJS.Timeout | undefined;
+  private waitTimer: TimerHandle | undefined;
+  readonly profile = new ServiceProfile();
+  /** Counters for the measurements (arrivals, sheds, busy time, queue delay). */
+  readonly load: VersionLoad;
 
   constructor(
     readonly key: string,
@@ -50,42 +68,91 @@ export class VersionQueue {
     private readonly opts: VersionQueueOptions,
     private readonly clock: Clock,
     private readonly observer: QueueObserver,
-  ) {}
+  ) {
+    this.load = new VersionLoad(clock.now());
+  }
 
   get depth(): number { return this.items.length - this.head; }
   get replicaCount(): number { return this.workers.size; }
   batchSizes(): number[] { return [...this.workers.values()].map((w) => w.sizer.current()); }
+  replicaLoads(): Array<{ replicaId: string; load: ReplicaLoad; inflight: number; batchSize: number }> {
+    return [...this.workers.values()].map((w) => ({ replicaId: w.replica.replicaId ?? w.replica.key, load: w.load, inflight: w.inflight, batchSize: w.sizer.current() }));
+  }
 
   setLatencyBudget(sloMs: number): void {
     this.budgetMs = Math.max(0.1, sloMs * this.opts.budgetFraction);
   }
 
   enqueue(task: Task): void {
+    this.load.arrived();
     if (this.closedReason) {
       task.done({ ok: false, code: 'UNAVAILABLE', error: this.closedReason });
       return;
     }
     if (this.depth >= this.opts.maxQueue) {
+      this.load.shed();
       this.observer.dropped('full', 1);
       throw new ServingError('QUEUE_FULL', `queue of ${this.key} is full (${this.opts.maxQueue} waiting)`);
+    }
+    const now = this.clock.now();
+    const eta = this.estimateAnswerAt(now, task.deadline);
+    if (eta > task.deadline) {
+      this.load.shed();
+      this.observer.dropped('shed', 1);
+      const wait = Number.isFinite(eta) ? `about ${Math.round(eta - now)} ms` : 'later';
+      throw new ServingError('OVERLOADED', `${this.key} is overloaded: an input queued now would be answered in ${wait}, after its deadline (${Math.max(0, Math.round(task.deadline - now))} ms left)`);
     }
     this.items.push(task);
     this.pump();
   }
 
+  /**
+   * When an input queued now would be answered: replicas take batches from the head as they come
+   * free, each batch costing the profile's estimate for its size. Gives up (Infinity) past `limit`.
+   * Always admits when a replica is idle and nothing waits, so the profile keeps learning even
+   * after a slow spell.
+   */
+  estimateAnswerAt(now: number, limit: number): number {
+    if (this.workers.size === 0 || !this.profile.known) return now;
+    const free: Array<{ at: number; size: number }> = [];
+    for (const w of this.workers.values()) {
+      const idle = w.inflight < this.opts.maxInflightPerReplica;
+      if (idle && this.depth === 0) return now;
+      free.push({ at: idle ? now : Math.max(now, w.busyUntil), size: Math.max(1, w.sizer.current()) });
+    }
+    let remaining = this.depth + 1;
+    for (;;) {
+      let k = 0;
+      for (let i = 1; i < free.length; i++) if (free[i]!.at < free[k]!.at) k = i;
+      const w = free[k]!;
+      if (w.at > limit) return Infinity;
+      if (remaining <= w.size) return w.at + this.profile.estimate(remaining);
+      remaining -= w.size;
+      w.at += this.profile.estimate(w.size);
+    }
+  }
+
   addReplica(replica: Replica): void {
-    this.workers.set(replica.key, { replica, inflight: 0, sizer: new BatchSizePolicy(this.opts.batch) });
+    this.workers.set(replica.key, { replica, inflight: 0, sizer: new BatchSizePolicy(this.opts.batch), busyUntil: 0, load: this.load.replica(replica.replicaId ?? replica.key) });
     this.pump();
   }
 
   removeReplica(replica: Replica): void {
     this.workers.delete(replica.key);
+    this.load.forgetReplica(replica.replicaId ?? replica.key);
   }
 
   /** The version is gone: everything waiting gets `reason`. */
   close(reason: string): void {
     this.closedReason = reason;
+    this.clock.clearTimeout(this.waitTimer);
     for (const t of this.takeAll()) t.done({ ok: false, code: 'UNAVAILABLE', error: reason });
+  }
+
+  /** No replica will come (none running, none starting): fail what waits instead of letting it pile up. */
+  failWaiting(reason: string): void {
+    for (const t of this.takeAll()) if (!t.abandoned) t.done({ ok: false, code: 'UNAVAILABLE', error: reason });
+    this.observer.depth(0);
   }
 
   private takeAll(): Task[] {
@@ -118,7 +185,7 @@ export class VersionQueue {
     const delay = due - this.clock.now();
     if (delay <= 0) return false;
     if (!this.waitTimer) {
-      this.waitTimer = setTimeout(() => {
+      this.waitTimer = this.clock.setTimeout(() => {
         this.waitTimer = undefined;
         this.pump();
       }, Math.ceil(delay));
@@ -132,16 +199,21 @@ export class VersionQueue {
     const out: Task[] = [];
     let expired = 0;
     while (out.length < n && this.head < this.items.length) {
-      const t = this.items[this.head++]!;
+      const t = this.items[this.head]!;
+      this.items[this.head++] = undefined as unknown as Task; // let finished tasks be collected
       if (t.abandoned || t.deadline <= now) {
         expired++;
         if (!t.abandoned) t.done({ ok: false, code: 'DEADLINE_EXCEEDED', error: 'deadline passed while queued' });
         continue;
       }
       this.observer.queued(now - t.enqueuedAt);
+      this.load.queued(now - t.enqueuedAt);
       out.push(t);
     }
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
@@ -152,28 +224,41 @@ export class VersionQueue {
   private async dispatch(w: Worker, batch: Task[]): Promise<void> {
     w.inflight++;
     const started = this.clock.now();
+    w.busyUntil = Math.max(w.busyUntil, started) + this.profile.estimate(batch.length);
+    w.load.started(started);
     this.observer.batchSent(batch.length);
     try {
       const outputs = await this.send(w.replica, batch.map((t) => t.input));
-      const latency = this.clock.now() - started;
+      const now = this.clock.now();
+      const latency = now - started;
       w.sizer.observe(batch.length, latency, this.budgetMs);
+      this.profile.observe(batch.length, latency);
       let failed = 0;
+      let inTime = 0;
       for (let i = 0; i < batch.length; i++) {
         const o = outputs[i]!;
-        if (o.ok) batch[i]!.done({ ok: true, value: decodeOutput(o.value), bytes: o.value.length });
-        else {
+        const t = batch[i]!;
+        if (o.ok) {
+          if (now <= t.deadline) inTime++;
+          t.done({ ok: true, value: decodeOutput(o.value), bytes: o.value.length });
+        } else {
           failed++;
-          batch[i]!.done({ ok: false, code: 'MODEL_ERROR', error: o.value.toString('utf8') });
+          t.done({ ok: false, code: 'MODEL_ERROR', error: o.value.toString('utf8') });
         }
       }
+      w.load.finished(now, batch.length, latency);
+      this.load.answered(batch.length - failed, inTime);
       this.observer.batchDone(batch.length, latency, failed);
     } catch (e) {
-      this.observer.batchDone(batch.length, this.clock.now() - started, batch.length);
+      const now = this.clock.now();
+      w.load.finished(now, 0, now - started);
+      this.observer.batchDone(batch.length, now - started, batch.length);
       const err = e instanceof ServingError ? e : new ServingError('WORKER_FAILED', String(e));
       if (err.code === 'WORKER_FAILED') this.retry(batch, err.message);
       else for (const t of batch) t.done({ ok: false, code: 'MODEL_ERROR', error: err.message });
     } finally {
       w.inflight--;
+      if (w.inflight === 0) w.busyUntil = this.clock.now();
       this.pump();
     }
   }

@@ -1,0 +1,127 @@
+/**
+ * Local backend: each replica is a child process of this server. Output goes to
+ * <data>/logs/<model>/<version>/<replica>.log. Limits go through cgroups where this server can
+ * write them; memory falls back to the supervisor's watchdog, CPU is then reported as not
+ * enforced. Replicas exit by themselves when the frontend that started them dies
+ * (CLIPPER_PARENT_PID), so there is nothing to discover after a restart.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { MachineSampler, readProcess } from '../measure/proc.ts';
+import type { MachineUsage } from '../measure/usage.ts';
+import type { Discovered, ExitInfo, ReplicaBackend, ReplicaHandle, ReplicaSpec } from './backend.ts';
+import { createCgroupLimiter, type CgroupLimiter } from './cgroups.ts';
+import type { Enforcement } from './container-manager.ts';
+import { launchSpec } from './launch.ts';
+
+export class ProcessBackend implements ReplicaBackend {
+  readonly kind = 'local';
+  private readonly machineName = hostname();
+  private readonly machine = new MachineSampler(this.machineName);
+  private limiter: Promise<CgroupLimiter>;
+
+  constructor(private readonly dataDir: string) {
+    const id = createHash('sha1').update(dataDir).digest('hex').slice(0, 8);
+    this.limiter = createCgroupLimiter(`clipper-${id}`);
+  }
+
+  async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
+    const launch = launchSpec(spec.version, spec.rpc, spec.replicaId, spec.limits);
+    const limiter = await this.limiter;
+    const wanted = spec.limits.cpus > 0 || spec.limits.memoryMb > 0;
+    let refused: string | undefined;
+    const cgroup = wanted ? await limiter.create(spec.replicaId, spec.limits).catch((e: Error) => { refused = e.message; return undefined; }) : undefined;
+    const enforcement: Enforcement = {
+      cpu: spec.limits.cpus > 0 ? (cgroup ? limiter.cpuEnforcement : `not enforced: ${refused ?? 'no writable cgroup'}`) : 'none set',
+      memory: spec.limits.memoryMb > 0
+        ? (cgroup && !limiter.memoryEnforcement.startsWith('not enforced') ? limiter.memoryEnforcement : 'watchdog (no writable memory cgroup)')
+        : 'none set',
+    };
+    const { command, args } = cgroup ? cgroup.wrap(launch.command, launch.args) : launch;
+    const logFile = this.logFile(spec.version.name, spec.version.version, spec.replicaId);
+    mkdirSync(join(logFile, '..'), { recursive: true });
+    const fd = openSync(logFile, 'a');
+    let child;
+    try {
+      child = spawn(command, args, { cwd: launch.cwd, env: { ...process.env, ...launch.env }, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    const exited = new Promise<ExitInfo>((resolve) => {
+      child.once('error', (e) => resolve({ reason: `could not start ${launch.command}: ${e.message}`, oom: false }));
+      child.once('exit', (code, signal) => {
+        void (async () => {
+          const oom = cgroup ? (await cgroup.oomKills().catch(() => 0)) > 0 : false;
+          await cgroup?.remove().catch(() => {});
+          const reason = oom
+            ? `out of memory (limit ${spec.limits.memoryMb} MiB; killed by the kernel)`
+            : signal ? `killed by ${signal}` : `exited with code ${code}`;
+          resolve({ reason, oom });
+        })();
+      });
+    });
+    const pid = child.pid;
+    return {
+      replicaId: spec.replicaId,
+      exited,
+      enforcement,
+      machine: this.machineName,
+      kill: () => { child.kill('SIGKILL'); },
+      stop: async (graceMs) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const forced = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(forced);
+      },
+      stats: async () => (pid === undefined || child.exitCode !== null || child.signalCode !== null ? undefined : readProcess(pid)),
+      logs: (tail) => tailFile(logFile, tail),
+    };
+  }
+
+  async discover(): Promise<Discovered[]> {
+    return [];
+  }
+
+  async pastLogs(name: string, version: string, replicaId: string, tail: number): Promise<string[] | undefined> {
+    const file = this.logFile(name, version, replicaId);
+    return existsSync(file) ? tailFile(file, tail) : undefined;
+  }
+
+  async machines(): Promise<MachineUsage[]> {
+    return [await this.machine.sample()];
+  }
+
+  async close(): Promise<void> {
+    await (await this.limiter).close().catch(() => {});
+  }
+
+  private logFile(name: string, version: string, replicaId: string): string {
+    return join(this.dataDir, 'logs', name, version, `${replicaId.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+  }
+}
+
+/** The last `tail` lines of a file, reading at most its last 4 MiB. */
+export async function tailFile(file: string, tail: number): Promise<string[]> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const { size } = await fh.stat();
+    const len = Math.min(size, 4 * 1024 * 1024);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const lines = buf.toString('utf8').split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-tail);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,20 @@
+/** What a backend measures of its machine and its replicas (from /proc, cgroups or a Docker engine). */
+
+export interface MachineUsage {
+  /** Name of the machine (host name, or the Docker engine's name). */
+  name: string;
+  cores: number;
+  /** Cores busy, 0..cores, averaged since the previous sample. */
+  cpuBusyCores: number;
+  memoryTotalBytes: number;
+  memoryAvailableBytes: number;
+  /** 1-minute load average. */
+  load1: number;
+}
+
+export interface ReplicaUsage {
+  replicaId: string;
+  /** Cores used, averaged since the previous sample (1.0 = one full core). */
+  cpuCores: number;
+  rssBytes: number;
+}
