@@ -11,17 +11,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, appendFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { basename, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { errorMessage, ServingError } from '../../errors.ts';
 import type { MachineUsage } from '../../measure/usage.ts';
 import type { ModelVersion } from '../../registry/types.ts';
 import { fingerprint, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from '../backend.ts';
 import type { Enforcement, ResourceLimits } from '../container-manager.ts';
-import { REPO_ROOT, replicaEnv } from '../launch.ts';
+import { replicaEnv } from '../launch.ts';
 import { tailFile } from '../process-backend.ts';
 import { DockerEngine, isEngineStatus, type ContainerInspect, type ContainerStats, type HostConfig } from './engine-client.ts';
-import { IMAGE_APP_DIR, IMAGE_PYTHON_LABEL, runtimeImageTag } from './image-build.ts';
+import { IMAGE_APP_DIR, IMAGE_PYTHON_LABEL, TSX_IN_IMAGE, runtimeImageTag } from './image-build.ts';
 
 export interface DockerBackendOptions {
   /** unix:///var/run/docker.sock or tcp://host:port */
@@ -39,8 +38,6 @@ export const LABELS = {
   owner: 'clipper.owner', model: 'clipper.model', version: 'clipper.version', replica: 'clipper.replica', fingerprint: 'clipper.fingerprint',
 } as const;
 
-/** tsx's loader, at its place inside the image (the image copies the project to /app). */
-const TSX_IN_IMAGE = `${IMAGE_APP_DIR}/${relative(REPO_ROOT, fileURLToPath(import.meta.resolve('tsx')))}`;
 const MODEL_DIR = '/model';
 
 /** A container this backend watches. */

@@ -10,12 +10,15 @@ import { execFile } from 'node:child_process';
 import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../launch.ts';
 import { DockerEngine } from './engine-client.ts';
 
 /** Where the project lives inside the image. */
 export const IMAGE_APP_DIR = '/app';
 export const IMAGE_PYTHON_LABEL = 'clipper.python';
+/** tsx's loader at its place inside the image. */
+export const TSX_IN_IMAGE = `${IMAGE_APP_DIR}/${relative(REPO_ROOT, fileURLToPath(import.meta.resolve('tsx')))}`;
 
 export function runtimeImageTag(): string {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -51,6 +54,8 @@ export async function buildRuntimeImage(opts: BuildImageOptions): Promise<BuiltI
     const changes = [
       'ENV PATH=/usr/local/bin:/usr/bin:/bin',
       `WORKDIR ${IMAGE_APP_DIR}`,
+      // Run as is, the image is a js model container for the model at $CLIPPER_MODEL_PATH.
+      `CMD ${JSON.stringify(['node', '--import', TSX_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/js/main.ts`])}`,
       `LABEL clipper.runtime=${version}`,
       ...(python ? [`LABEL ${IMAGE_PYTHON_LABEL}=1`] : []),
     ];

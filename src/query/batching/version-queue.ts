@@ -18,6 +18,8 @@ import { BatchSizePolicy, type BatchSizeConfig } from './batch-size-policy.ts';
 import { ServiceProfile } from './service-profile.ts';
 import { VersionLoad, type ReplicaLoad } from './version-load.ts';
 
+const ADMISSION_MARGIN = 0.1;
+
 export type SendBatch = (replica: Replica, inputs: Buffer[]) => Promise<RpcOutput[]>;
 
 export interface VersionQueueOptions {
@@ -95,8 +97,11 @@ export class VersionQueue {
       throw new ServingError('QUEUE_FULL', `queue of ${this.key} is full (${this.opts.maxQueue} waiting)`);
     }
     const now = this.clock.now();
-    const eta = this.estimateAnswerAt(now, task.deadline);
-    if (eta > task.deadline) {
+    // Keep a tenth of the time left as a margin: under overload the queue fills up to the
+    // admission boundary, so every admitted input would otherwise sit right at its deadline.
+    const limit = task.deadline - ADMISSION_MARGIN * (task.deadline - now);
+    const eta = this.estimateAnswerAt(now, limit);
+    if (eta > limit) {
       this.load.shed();
       this.observer.dropped('shed', 1);
       const wait = Number.isFinite(eta) ? `about ${Math.round(eta - now)} ms` : 'later';
@@ -126,7 +131,8 @@ export class VersionQueue {
       for (let i = 1; i < free.length; i++) if (free[i]!.at < free[k]!.at) k = i;
       const w = free[k]!;
       if (w.at > limit) return Infinity;
-      if (remaining <= w.size) return w.at + this.profile.estimate(remaining);
+      // Our batch fills up behind us while we wait, so it costs a full batch unless nothing queues.
+      if (remaining <= w.size) return w.at + this.profile.estimate(this.depth === 0 ? 1 : w.size);
       remaining -= w.size;
       w.at += this.profile.estimate(w.size);
     }
