@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fingerprint, type ReplicaSpec } from '../../src/manager/backend.ts';
@@ -113,7 +114,9 @@ describe('DockerBackend against a private dockerd', { skip: dockerd ? false : `n
     assert.deepEqual(exit, { reason: 'exited with code 137 (SIGKILL)', oom: false });
     assert.equal(await containerOf(s.replicaId), undefined, 'the exited container was removed');
     assert.ok((await h.logs(20)).includes('echo model loaded'), 'logs are read from the saved file after exit');
-    assert.ok((await b.pastLogs('echo', '1', s.replicaId, 20))?.includes('echo model loaded'));
+    const past = (await b.pastLogs('echo', '1', s.replicaId, 20)) ?? [];
+    assert.ok(past.includes('echo model loaded'));
+    assert.match(past[0] ?? '', /^=== container clipper-echo-1-0-[0-9a-f]{6} \([0-9a-f]{12}\): exited with code 137 \(SIGKILL\) ===$/);
     assert.equal(await h.stats(), undefined);
   });
 
@@ -158,6 +161,38 @@ describe('DockerBackend against a private dockerd', { skip: dockerd ? false : `n
     assert.equal(c.Config.Image, IMAGE);
     assert.equal(await predictOne(await ready, 'z'), 'own:z');
     await h.stop(10_000);
+  });
+
+  it('over tcp://, a broken wait is re-established and the exit still reported', { timeout: SLOW * 2 }, async () => {
+    // A TCP front for the engine's unix socket whose connections the test can cut.
+    const conns = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(host.slice('unix://'.length));
+      for (const s of [client, upstream]) {
+        conns.add(s);
+        s.on('close', () => conns.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const port = (proxy.address() as AddressInfo).port;
+      const b = new DockerBackend({ dockerHost: `tcp://127.0.0.1:${port}`, image: IMAGE, owner, logDir });
+      backends.push(b);
+      const v = version('tcp', writeJsModel("export function predict(inputs) { return inputs; }\n", join(dir, 'tcp')), { cpus: 0, memoryMb: 0 });
+      const s = spec(v);
+      const ready = registered(s.replicaId);
+      const h = await b.start(s);
+      await ready;
+      for (const c of conns) c.destroy();
+      await engine.killContainer((await containerOf(s.replicaId))!.Id);
+      assert.equal((await h.exited).reason, 'exited with code 137 (SIGKILL)');
+      await waitFor(async () => (await containerOf(s.replicaId)) === undefined, SLOW, 'the container to be removed');
+    } finally {
+      for (const c of conns) c.destroy();
+      proxy.close();
+    }
   });
 
   it('runs a python replica when the image has python3', { timeout: SLOW * 2 }, async (t) => {
