@@ -5,6 +5,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeReport, type Section } from './lib/report.ts';
+import { benchAutoscale } from './autoscale.ts';
 import { benchBatching } from './batching.ts';
 import { benchCache } from './cache.ts';
 import { benchFrontend } from './frontend.ts';
@@ -17,6 +18,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   mlp: benchMlp,
   cache: benchCache,
   batching: benchBatching,
+  autoscale: benchAutoscale,
 };
 
 const wanted = process.argv.slice(2);

@@ -11,7 +11,6 @@
  * is, on the wall clock) before the first request, then one `{"event":"result",...}` line.
  */
 import { Agent, request } from 'node:http';
-
 import { DEFAULT, FAILED, NON_2XX, REAL, UNANSWERED, type OpenLoopConfig, type OpenLoopResult } from './open-loop.ts';
 
 const cfg = JSON.parse(process.argv[2]!) as OpenLoopConfig;

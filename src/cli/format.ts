@@ -28,3 +28,33 @@ export function spinner(text: string): { stop(final?: string): void } {
     },
   };
 }
+
+/** A number for a column: '-' when missing, fewer decimals as it grows, k/M past ten thousand. */
+export function num(x: number | null | undefined, digits = 1): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '-';
+  const a = Math.abs(x);
+  if (a >= 10_000_000) return `${(x / 1_000_000).toFixed(1)}M`;
+  if (a >= 10_000) return `${(x / 1000).toFixed(1)}k`;
+  if (a >= 1000) return x.toFixed(0);
+  return x.toFixed(digits);
+}
+
+/** A 0..1 share as a percentage. */
+export const pct = (fraction: number | null | undefined, digits = 1): string => num(fraction == null ? fraction : fraction * 100, digits);
+
+export const mib = (bytes: number | null | undefined): string => num(bytes == null ? bytes : bytes / 2 ** 20, 1);
+
+export const gib = (bytes: number | null | undefined): string => num(bytes == null ? bytes : bytes / 2 ** 30, 1);
+
+/** Cuts `s` to `width` characters, marking the cut with '…'. */
+export function truncate(s: string, width: number): string {
+  if (width <= 0) return '';
+  return s.length <= width ? s : `${s.slice(0, width - 1)}…`;
+}
+
+/** An htop-style meter: `[|||||     ]`, `width` inside the brackets. */
+export function bar(fraction: number, width = 10): string {
+  const f = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+  const n = Math.round(f * width);
+  return `[${'|'.repeat(n)}${' '.repeat(width - n)}]`;
+}

@@ -91,6 +91,9 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     const name = checkName(b.model_name, 'model_name');
     const version = checkVersion(b.model_version);
     const runtime = checkRuntime(b.runtime);
+    if (runtime === 'image' && manager.backend !== 'docker') {
+      throw new ServingError('INVALID_INPUT', `runtime image runs a container image, which needs the Docker backend (this server runs replicas on the ${manager.backend} backend: start it with --backend docker)`);
+    }
     const v = await registry.addVersion({
       name, version, runtime,
       inputType: parseInputType(b.input_type),

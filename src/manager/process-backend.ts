@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MachineSampler, readProcess } from '../measure/proc.ts';
@@ -60,6 +60,8 @@ export class ProcessBackend implements ReplicaBackend {
           const reason = oom
             ? `out of memory (limit ${spec.limits.memoryMb} MiB; killed by the kernel)`
             : signal ? `killed by ${signal}` : `exited with code ${code}`;
+          // The reason goes into the replica's own log too, where an operator looks first.
+          await appendFile(logFile, `[clipper] replica ${spec.replicaId}: ${reason}\n`).catch(() => {});
           resolve({ reason, oom });
         })();
       });

@@ -83,6 +83,7 @@ export class ReplicaController {
   /** Adopts what an earlier run left, starts every model's replicas, and begins ticking. */
   async start(): Promise<void> {
     await this.manager.start(new Map(this.registry.modelNames().map((m) => [m, this.targets(m)])));
+    await this.measurements.collect(this.clock.now());
     this.schedule();
   }
 

@@ -178,7 +178,8 @@ describe('DockerBackend against a private dockerd', { skip: dockerd ? false : `n
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     try {
       const port = (proxy.address() as AddressInfo).port;
-      const b = new DockerBackend({ dockerHost: `tcp://127.0.0.1:${port}`, image: IMAGE, owner, logDir });
+      const said: string[] = [];
+      const b = new DockerBackend({ dockerHost: `tcp://127.0.0.1:${port}`, image: IMAGE, owner, logDir, log: (m) => said.push(m) });
       backends.push(b);
       const v = version('tcp', writeJsModel("export function predict(inputs) { return inputs; }\n", join(dir, 'tcp')), { cpus: 0, memoryMb: 0 });
       const s = spec(v);
@@ -186,6 +187,7 @@ describe('DockerBackend against a private dockerd', { skip: dockerd ? false : `n
       const h = await b.start(s);
       await ready;
       for (const c of conns) c.destroy();
+      await waitFor(() => said.some((m) => m.includes('lost the wait on')), SLOW, 'the backend to notice the broken wait');
       await engine.killContainer((await containerOf(s.replicaId))!.Id);
       assert.equal((await h.exited).reason, 'exited with code 137 (SIGKILL)');
       await waitFor(async () => (await containerOf(s.replicaId)) === undefined, SLOW, 'the container to be removed');

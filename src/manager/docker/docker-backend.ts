@@ -62,6 +62,8 @@ export class DockerBackend implements ReplicaBackend {
   private readonly busy = new Set<Promise<unknown>>();
   private readonly watching = new AbortController();
   private readonly cpuSamples = new Map<string, { ns: number; at: number }>();
+  /** start() calls between create and track: discover() must not take their containers for leftovers. */
+  private starting = 0;
   private engineName: Promise<string> | undefined;
   private closed = false;
   private signalClosed!: () => void;
@@ -88,6 +90,16 @@ export class DockerBackend implements ReplicaBackend {
     if (spec.limits.cpus > 0) host.NanoCpus = Math.round(spec.limits.cpus * 1e9);
     if (spec.limits.memoryMb > 0) host.Memory = host.MemorySwap = spec.limits.memoryMb * 1024 * 1024;
     const name = containerName(v, spec.replicaId);
+    this.starting++;
+    try {
+      return await this.create(name, spec, image, cmd, env, host);
+    } finally {
+      this.starting--;
+    }
+  }
+
+  private async create(name: string, spec: ReplicaSpec, image: string, cmd: string[] | undefined, env: Record<string, string>, host: HostConfig): Promise<ReplicaHandle> {
+    const v = spec.version;
     const id = await this.engine.createContainer(name, {
       Image: image,
       Cmd: cmd,
@@ -115,7 +127,7 @@ export class DockerBackend implements ReplicaBackend {
     const found: Discovered[] = [];
     const list = await this.engine.listContainers({ all: true, labels: [`${LABELS.owner}=${this.opts.owner}`] });
     for (const c of list) {
-      if (this.tracked.has(c.Id)) continue;
+      if (this.tracked.has(c.Id) || (c.State === 'created' && this.starting > 0)) continue;
       const labels = c.Labels ?? {};
       const meta = {
         id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
@@ -204,7 +216,7 @@ export class DockerBackend implements ReplicaBackend {
         return { image: this.image, cmd: node(v.runtime) };
       case 'python':
         if (!runtimeImage.Config?.Labels?.[IMAGE_PYTHON_LABEL]) {
-          throw new ServingError('INVALID_INPUT', `runtime python: the runtime image ${this.image} was built without python3 (no python3, numpy and pyzmq on the machine that built it)`);
+          throw new ServingError('INVALID_INPUT', `runtime python: the runtime image ${this.image} was built without python3: rebuild it with \`clipper image build\` on a machine with Debian's python3, python3-numpy and python3-zmq`);
         }
         Object.assign(env, { PYTHONPATH: `${IMAGE_APP_DIR}/python`, PYTHONUNBUFFERED: '1' });
         return { image: this.image, cmd: ['python3', '-m', 'clipper_container'] };

@@ -1,0 +1,88 @@
+/**
+ * Runs the open-loop load generator (open-loop-worker.ts) in its own process. `startOpenLoop`
+ * resolves once the generator has fixed its schedule's t = 0 (wall clock, epoch ms), so the caller
+ * can line its own samples up with the requests; `result` resolves with every request's figures.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'open-loop-worker.ts');
+const TSX = import.meta.resolve('tsx');
+
+/** A stretch of constant arrival rate (requests per second; 0 = silence). */
+export interface Phase { seconds: number; rate: number }
+
+export interface OpenLoopConfig {
+  /** Must be on 127.0.0.1 (the worker refuses anything else). */
+  url: string;
+  phases: Phase[];
+  /** Numbers per input. */
+  width: number;
+  /** First input value; inputs count up from it, so two runs never repeat an input. */
+  inputBase: number;
+  maxSockets: number;
+  timeoutMs: number;
+  /** After the schedule, how long to wait for the last answers. */
+  drainMs: number;
+}
+
+/** Request outcomes. */
+export const REAL = 0, DEFAULT = 1, NON_2XX = 2, FAILED = 3, UNANSWERED = 4;
+
+/** Per request, in schedule order: when it was due (ms from t = 0), its latency from then, its outcome. */
+export interface OpenLoopResult {
+  epochMs: number;
+  dueMs: number[];
+  /** -1 when never answered. */
+  latencyMs: number[];
+  /** REAL (answered by the model), DEFAULT, NON_2XX, FAILED (socket error or timeout), UNANSWERED. */
+  outcome: number[];
+  /** How late requests left against their schedule (the generator's own health). */
+  sendLagP99Ms: number;
+  sendLagMaxMs: number;
+  errorSamples: string[];
+}
+
+export interface OpenLoopRun {
+  /** Wall-clock epoch ms of the schedule's t = 0. */
+  epochMs: number;
+  result: Promise<OpenLoopResult>;
+  /** Ends the generator process if it is still running. */
+  stop(): Promise<void>;
+}
+
+export function startOpenLoop(cfg: OpenLoopConfig): Promise<OpenLoopRun> {
+  if (new URL(cfg.url).hostname !== '127.0.0.1') throw new Error(`open-loop load goes to 127.0.0.1 only, not ${cfg.url}`);
+  const totalMs = cfg.phases.reduce((s, p) => s + p.seconds * 1000, 0);
+  const child = spawn(process.execPath, ['--import', TSX, WORKER, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  const killer = setTimeout(() => void stop(), totalMs + cfg.drainMs + 60_000);
+  const lines = createInterface({ input: child.stdout! });
+  let onStart: (epochMs: number) => void;
+  const started = new Promise<number>((resolve) => { onStart = resolve; });
+  const result = new Promise<OpenLoopResult>((resolve, reject) => {
+    let last: OpenLoopResult | undefined;
+    lines.on('line', (line) => {
+      const msg = JSON.parse(line) as { event: string; epochMs: number } & OpenLoopResult;
+      if (msg.event === 'start') onStart(msg.epochMs);
+      if (msg.event === 'result') last = msg;
+    });
+    void exited.then((code) => {
+      clearTimeout(killer);
+      if (last) resolve(last);
+      else reject(new Error(`open-loop generator exited (${code}) without a result: ${stderr}`));
+    });
+  });
+  return Promise.race([
+    started.then((epochMs) => ({ epochMs, result, stop })),
+    result.then(() => { throw new Error('open-loop generator finished before it started'); }),
+  ]);
+}
