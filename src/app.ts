@@ -13,6 +13,7 @@ import type { ContainerManager } from './manager/container-manager.ts';
 import { ProcessBackend } from './manager/process-backend.ts';
 import { ReplicaController } from './manager/replica-controller.ts';
 import { Supervisor } from './manager/supervisor.ts';
+import { registerMeasureMetrics } from './measure/measure-metrics.ts';
 import { Measurements } from './measure/measurements.ts';
 import { QueryMetrics } from './query/metrics.ts';
 import { PolicyStateStore } from './query/policy-state.ts';
@@ -63,6 +64,7 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
     starting: (name, version) => manager.isStarting(name, version),
   });
   const measurements = new Measurements({ load: () => processor.takeLoad(), usage: () => manager.usage(), machines: () => manager.machines() });
+  registerMeasureMetrics(metrics.registry, measurements, () => registry.modelNames().map((model) => ({ model, replicas: controller!.scaling(model).desired })));
   controller = new ReplicaController(registry, manager, measurements, {
     warmVersions: config.warmVersions, onDemandIdleMs: config.onDemandIdleMs, tickMs: config.measureIntervalMs, log,
   });

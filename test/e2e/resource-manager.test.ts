@@ -163,6 +163,10 @@ describe('resource manager', () => {
       assert.ok(c.enforcement.cpu.length > 0 && c.enforcement.memory.length > 0);
       assert.equal(status.machines.length, 1);
       assert.ok(status.machines[0].cores >= 1);
+      const metrics = await fetch(`${again.app.queryUrl}/metrics`).then((x) => x.text());
+      assert.match(metrics, /^clipper_machine_cores\{machine="[^"]+"\} \d+$/m);
+      assert.match(metrics, /^clipper_desired_replicas\{model="keep-model"\} 1$/m);
+      assert.match(metrics, /^clipper_machine_memory_available_bytes\{/m);
     } finally {
       await again.close();
     }
