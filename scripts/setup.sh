@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine: system packages
-# (for the Python container library and its tests) when missing, then the npm dependencies.
+# (the Python container library and its tests, a Docker engine for the Docker backend and its
+# tests, wrk for the benchmarks) when missing, then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(python3-zmq python3-numpy python3-sklearn)
+DEBS=(python3-zmq python3-numpy python3-sklearn docker.io wrk)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
