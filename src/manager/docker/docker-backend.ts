@@ -19,7 +19,7 @@ import { fingerprint, type Discovered, type ExitInfo, type ReplicaBackend, type 
 import type { Enforcement, ResourceLimits } from '../container-manager.ts';
 import { replicaEnv } from '../launch.ts';
 import { tailFile } from '../process-backend.ts';
-import { DockerEngine, isEngineStatus, type ContainerInspect, type ContainerStats, type HostConfig } from './engine-client.ts';
+import { DockerEngine, isEngineStatus, type ContainerCreate, type ContainerInspect, type ContainerStats, type HostConfig } from './engine-client.ts';
 import { IMAGE_APP_DIR, IMAGE_PYTHON_LABEL, TSX_IN_IMAGE, runtimeImageTag } from './image-build.ts';
 
 export interface DockerBackendOptions {
@@ -62,8 +62,8 @@ export class DockerBackend implements ReplicaBackend {
   private readonly busy = new Set<Promise<unknown>>();
   private readonly watching = new AbortController();
   private readonly cpuSamples = new Map<string, { ns: number; at: number }>();
-  /** start() calls between create and track: discover() must not take their containers for leftovers. */
-  private starting = 0;
+  /** Replicas being started: discover() must not take their not yet tracked containers for leftovers. */
+  private readonly starting = new Set<string>();
   private engineName: Promise<string> | undefined;
   private closed = false;
   private signalClosed!: () => void;
@@ -77,58 +77,31 @@ export class DockerBackend implements ReplicaBackend {
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
     if (this.closed) throw new Error('the Docker backend is closed');
     const v = spec.version;
-    const modelPath = v.artifactPath ? `${MODEL_DIR}/${basename(v.artifactPath)}` : '';
-    const env = replicaEnv(v, spec.rpc, spec.replicaId, spec.limits, modelPath);
-    const { image, cmd } = await this.command(v, env);
-    const host: HostConfig = {
-      NetworkMode: 'host',
-      // docker-init as PID 1 forwards SIGTERM to programs that install no handler of their own.
-      Init: true,
-      Binds: v.artifactPath ? [`${v.artifactPath}:${modelPath}:ro`] : [],
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
-    };
-    if (spec.limits.cpus > 0) host.NanoCpus = Math.round(spec.limits.cpus * 1e9);
-    if (spec.limits.memoryMb > 0) host.Memory = host.MemorySwap = spec.limits.memoryMb * 1024 * 1024;
+    const body = await this.containerSpec(spec);
+    const machine = await this.machineName();
     const name = containerName(v, spec.replicaId);
-    this.starting++;
+    this.starting.add(spec.replicaId);
     try {
-      return await this.create(name, spec, image, cmd, env, host);
+      const id = await this.engine.createContainer(name, body);
+      try {
+        await this.engine.startContainer(id);
+      } catch (e) {
+        await this.engine.removeContainer(id).catch(() => {});
+        throw e;
+      }
+      this.log(`docker: started ${name} (${id.slice(0, 12)}) for replica ${spec.replicaId}`);
+      return this.track(id, name, spec.replicaId, v.name, v.version, enforcementOf(spec.limits), machine).handle;
     } finally {
-      this.starting--;
+      this.starting.delete(spec.replicaId);
     }
-  }
-
-  private async create(name: string, spec: ReplicaSpec, image: string, cmd: string[] | undefined, env: Record<string, string>, host: HostConfig): Promise<ReplicaHandle> {
-    const v = spec.version;
-    const id = await this.engine.createContainer(name, {
-      Image: image,
-      Cmd: cmd,
-      Env: Object.entries(env).map(([k, val]) => `${k}=${val}`),
-      Labels: {
-        [LABELS.owner]: this.opts.owner, [LABELS.model]: v.name, [LABELS.version]: v.version,
-        [LABELS.replica]: spec.replicaId, [LABELS.fingerprint]: fingerprint(spec),
-      },
-      // Locally a replica runs in its artifact's directory; the same here.
-      WorkingDir: v.artifactPath ? MODEL_DIR : undefined,
-      Tty: false,
-      HostConfig: host,
-    });
-    try {
-      await this.engine.startContainer(id);
-    } catch (e) {
-      await this.engine.removeContainer(id).catch(() => {});
-      throw e;
-    }
-    this.log(`docker: started ${name} (${id.slice(0, 12)}) for replica ${spec.replicaId}`);
-    return this.track(id, name, spec.replicaId, v.name, v.version, enforcementOf(spec.limits), await this.machineName()).handle;
   }
 
   async discover(): Promise<Discovered[]> {
     const found: Discovered[] = [];
     const list = await this.engine.listContainers({ all: true, labels: [`${LABELS.owner}=${this.opts.owner}`] });
     for (const c of list) {
-      if (this.tracked.has(c.Id) || (c.State === 'created' && this.starting > 0)) continue;
       const labels = c.Labels ?? {};
+      if (this.tracked.has(c.Id) || this.starting.has(labels[LABELS.replica] ?? '')) continue;
       const meta = {
         id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
         replicaId: labels[LABELS.replica] ?? '', model: labels[LABELS.model] ?? '', version: labels[LABELS.version] ?? '',
@@ -192,6 +165,35 @@ export class DockerBackend implements ReplicaBackend {
     this.watching.abort();
     while (this.busy.size) await Promise.allSettled([...this.busy]);
     this.engine.close();
+  }
+
+  private async containerSpec(spec: ReplicaSpec): Promise<ContainerCreate> {
+    const v = spec.version;
+    const modelPath = v.artifactPath ? `${MODEL_DIR}/${basename(v.artifactPath)}` : '';
+    const env = replicaEnv(v, spec.rpc, spec.replicaId, spec.limits, modelPath);
+    const { image, cmd } = await this.command(v, env);
+    const host: HostConfig = {
+      NetworkMode: 'host',
+      // docker-init as PID 1 forwards SIGTERM to programs that install no handler of their own.
+      Init: true,
+      Binds: v.artifactPath ? [`${v.artifactPath}:${modelPath}:ro`] : [],
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
+    };
+    if (spec.limits.cpus > 0) host.NanoCpus = Math.round(spec.limits.cpus * 1e9);
+    if (spec.limits.memoryMb > 0) host.Memory = host.MemorySwap = spec.limits.memoryMb * 1024 * 1024;
+    return {
+      Image: image,
+      Cmd: cmd,
+      Env: Object.entries(env).map(([k, val]) => `${k}=${val}`),
+      Labels: {
+        [LABELS.owner]: this.opts.owner, [LABELS.model]: v.name, [LABELS.version]: v.version,
+        [LABELS.replica]: spec.replicaId, [LABELS.fingerprint]: fingerprint(spec),
+      },
+      // Locally a replica runs in its artifact's directory; the same here.
+      WorkingDir: v.artifactPath ? MODEL_DIR : undefined,
+      Tty: false,
+      HostConfig: host,
+    };
   }
 
   private async command(v: ModelVersion, env: Record<string, string>): Promise<{ image: string; cmd: string[] | undefined }> {
