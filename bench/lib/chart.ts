@@ -25,7 +25,8 @@ export interface Panel {
 
 export interface Chart {
   title: string;
-  subtitle: string;
+  /** One line each. */
+  subtitle: string[];
   xLabel: string;
   xDomain: [number, number];
   panels: Panel[];
@@ -51,7 +52,7 @@ export function niceTicks(max: number, count = 4): number[] {
 export function renderChart(c: Chart): string {
   const W = c.width ?? 1200;
   const H = c.height ?? 900;
-  const left = 90, right = 30, top = 78, bottom = 58, gap = 26, head = 24;
+  const left = 90, right = 30, top = 62 + 18 * c.subtitle.length, bottom = 58, gap = 26, head = 24;
   const plotW = W - left - right;
   const panelH = (H - top - bottom - gap * (c.panels.length - 1)) / c.panels.length;
   const [x0, x1] = c.xDomain;
@@ -64,7 +65,7 @@ export function renderChart(c: Chart): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${W / 2}" y="30" text-anchor="middle" font-size="20" font-weight="bold" fill="#111">${esc(c.title)}</text>`);
-  out.push(`<text x="${W / 2}" y="54" text-anchor="middle" font-size="13" fill="#444">${esc(c.subtitle)}</text>`);
+  c.subtitle.forEach((line, k) => out.push(`<text x="${W / 2}" y="${52 + 18 * k}" text-anchor="middle" font-size="13" fill="#444">${esc(line)}</text>`));
 
   c.panels.forEach((p, k) => {
     const pt = top + k * (panelH + gap) + head; // plot top

@@ -2,8 +2,12 @@
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ClipperClient, ClipperHttpError } from '../client.ts';
-import { print, spinner, table } from './format.ts';
+import { BACKENDS, resolveConfig, type BackendKind } from '../config.ts';
+import { mib, print, spinner, table } from './format.ts';
 import { runStart } from './start.ts';
+import { autoscalingText, type ScalingJson, type StatusJson } from './status-types.ts';
+import { statusText } from './status-text.ts';
+import { runTop } from './top.ts';
 
 const program = new Command('clipper').description('Clipper for TypeScript: low-latency prediction serving').showHelpAfterError();
 
@@ -11,6 +15,15 @@ const int = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n)) throw new InvalidArgumentError('not an integer');
   return n;
+};
+const float = (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number');
+  return n;
+};
+const backend = (v: string): BackendKind => {
+  if (!(BACKENDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${BACKENDS.join(', ')}`);
+  return v as BackendKind;
 };
 
 program.command('start')
@@ -26,12 +39,43 @@ program.command('start')
   .option('--max-batch-wait-ms <ms>', 'delayed batching: wait this long for a fuller batch (default 0)', int)
   .option('--max-queue <n>', 'inputs a version queue holds before answering 503 (default 100000)', int)
   .option('--max-inflight <n>', 'batches in flight per replica (default 1)', int)
+  .option('--backend <kind>', `where replicas run: ${BACKENDS.join('|')} (default local)`, backend)
+  .option('--docker-host <url>', 'Docker engine for --backend docker: unix:///path/docker.sock or tcp://host:port (default $DOCKER_HOST or /var/run/docker.sock)')
+  .option('--docker-image <name>', 'image of the built-in runtimes on the Docker backend (see `clipper image build`)')
+  .option('--warm-versions <n>', 'superseded versions kept warm with one replica each (default 1)', int)
+  .option('--on-demand-idle-ms <ms>', 'stop a version started for pinned queries after this long without any (default 60000)', int)
+  .option('--measure-interval-ms <ms>', 'how often load is measured and the autoscaler decides (default 1000)', int)
+  .option('--heartbeat-timeout-ms <ms>', 'a silent replica is unresponsive after this long (default 5000)', int)
+  .option('--predict-timeout-ms <ms>', 'a replica whose batch is in flight this long while silent is killed (default 30000)', int)
+  .option('--start-timeout-ms <ms>', 'a replica not registered this long after it started is restarted (default 60000)', int)
+  .option('--ready-timeout-ms <ms>', 'how long deploy and scale wait for replicas to be ready (default 30000)', int)
+  .option('--stop-grace-ms <ms>', 'time a stopping replica gets before SIGKILL (default 3000)', int)
   .option('--demo', 'deploy and link the example model')
   .action(async (o) => {
     await runStart({
       dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit,
       cacheBytes: o.cacheBytes, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
+      backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, warmVersions: o.warmVersions, onDemandIdleMs: o.onDemandIdleMs,
+      measureIntervalMs: o.measureIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, predictTimeoutMs: o.predictTimeoutMs,
+      startTimeoutMs: o.startTimeoutMs, readyTimeoutMs: o.readyTimeoutMs, stopGraceMs: o.stopGraceMs,
     }, Boolean(o.demo));
+  });
+
+program.command('image').description('container images').command('build')
+  .description('build the runtime image for --backend docker from this machine (offline: no registry, no Dockerfile)')
+  .option('--docker-host <url>', 'Docker engine (default $DOCKER_HOST or /var/run/docker.sock)')
+  .option('--tag <tag>', 'image tag (default clipper-runtime:<version>)')
+  .option('--json', 'machine-readable output')
+  .action(async (o) => {
+    // Loaded on use: the image builder pulls in the Docker client, which no other command needs.
+    const { buildRuntimeImage } = await import('../manager/docker/image-build.ts');
+    try {
+      const r = await buildRuntimeImage({ dockerHost: resolveConfig({ dockerHost: o.dockerHost }).dockerHost, tag: o.tag, log: (m) => console.error(m) });
+      print(Boolean(o.json), r, () => `built ${r.tag}: ${r.files} files, ${mib(r.bytes)} MiB in ${r.seconds.toFixed(1)} s${r.python ? ' (with python)' : ''}`);
+    } catch (e) {
+      console.error(`error: image build failed: ${(e as Error).message}`);
+      process.exitCode = 1;
+    }
   });
 
 /** Adds the client options and runs `fn` with a client, printing errors as one line. */
@@ -48,6 +92,9 @@ function clientCommand(cmd: Command, fn: (c: ClipperClient, json: boolean, ...ar
         if (e instanceof ClipperHttpError) {
           if (opts.json) console.log(JSON.stringify({ error: e.code, cause: e.message }));
           else console.error(`error: ${e.code}: ${e.message}`);
+          process.exitCode = 1;
+        } else if (e instanceof InvalidArgumentError) {
+          console.error(`error: ${e.message}`);
           process.exitCode = 1;
         } else throw e;
       }
@@ -93,19 +140,24 @@ clientCommand(app.command('selection <name>').description("an application's sele
 
 const model = program.command('model').description('models and versions');
 clientCommand(model.command('deploy <name>').requiredOption('--version <v>', 'version')
-  .option('--runtime <r>', 'js|onnx|spark|python|command', 'js')
+  .option('--runtime <r>', 'js|onnx|spark|python|command|image', 'js')
   .option('--path <artifact>', 'model file or directory')
   .requiredOption('--input-type <type>', 'bytes|ints|floats|doubles|strings')
   .option('--replicas <n>', 'replicas to start', int, 1)
   .option('--batch-size <n>', 'fixed batch size (default adaptive)', int)
   .option('--command <program>', 'for --runtime command: the program to run')
+  .option('--image <name>', 'for --runtime image: the container image to run (Docker backend)')
+  .option('--cpus <f>', 'CPU cores per replica, fractions allowed (default: no limit)', float)
+  .option('--memory-mb <n>', 'memory per replica in MiB (default: no limit)', int)
   .option('--labels <list>', 'comma-separated labels'), async (c, json, name, o) => {
+  if (o.command !== undefined && o.image !== undefined) throw new InvalidArgumentError('--command and --image exclude each other');
   const spin = json ? { stop: () => {} } : spinner(`deploying ${name}:${o.version}, starting ${o.replicas} replica(s)`);
   let r: { ready: boolean };
   try {
     r = await c.admin<{ ready: boolean }>('add_model', {
       model_name: name, model_version: o.version, runtime: o.runtime, model_data_path: o.path ? resolve(o.path) : undefined,
-      input_type: o.inputType, replicas: o.replicas, batch_size: o.batchSize, container_name: o.command ?? '',
+      input_type: o.inputType, replicas: o.replicas, batch_size: o.batchSize, container_name: o.image ?? o.command ?? '',
+      cpus: o.cpus, memory_mb: o.memoryMb,
       labels: o.labels ? String(o.labels).split(',') : [],
     });
   } finally {
@@ -125,7 +177,8 @@ clientCommand(model.command('rm <name> <version>'), async (c, json, name, versio
   const r = await c.admin('delete_versioned_model', { model_name: name, model_version: version });
   print(json, r, () => `model ${name}:${version} deleted`);
 });
-clientCommand(model.command('scale <name> <replicas>').option('--version <v>', 'version (default: current)'), async (c, json, name, n, o) => {
+clientCommand(model.command('scale <name> <replicas>').description('run a fixed number of replicas (turns autoscaling off)')
+  .option('--version <v>', 'version (default: current)'), async (c, json, name, n, o) => {
   const spin = json ? { stop: () => {} } : spinner(`scaling ${name} to ${n} replica(s)`);
   let r: { ready: boolean };
   try {
@@ -134,6 +187,30 @@ clientCommand(model.command('scale <name> <replicas>').option('--version <v>', '
     spin.stop();
   }
   print(json, r, () => `model ${name} scaled to ${n} replica(s)${r.ready ? '' : ' (still starting)'}`);
+});
+
+clientCommand(model.command('autoscale <name>').description("let the server size a model's current version to its load")
+  .requiredOption('--min <n>', 'fewest replicas (0 lets it scale to zero)', int)
+  .requiredOption('--max <n>', 'most replicas', int)
+  .option('--upscale-delay <s>', 'demand must exceed capacity this long before scaling up (default 2)', float)
+  .option('--downscale-delay <s>', 'slack must last this long before scaling down (default 30)', float)
+  .option('--target-utilization <f>', 'share of a replica to plan for, 0..1 (default 0.7)', float)
+  .addHelpText('after', '\n`clipper model scale` (set_num_replicas) sets a fixed count and turns autoscaling off.'), async (c, json, name, o) => {
+  const r = await c.admin<{ scaling: ScalingJson }>('set_autoscaling', {
+    model_name: name, min_replicas: o.min, max_replicas: o.max,
+    upscale_delay_s: o.upscaleDelay, downscale_delay_s: o.downscaleDelay, target_utilization: o.targetUtilization,
+  });
+  print(json, r, () => `model ${name} autoscales ${autoscalingText(r.scaling.autoscaling)}; desired now ${r.scaling.desired_replicas ?? '-'}`);
+});
+clientCommand(model.command('resources <name>').description("set a version's CPU and memory limits per replica (its replicas are replaced to apply them)")
+  .option('--version <v>', 'version (default: current)')
+  .option('--cpus <f>', 'CPU cores, fractions allowed; 0 = no limit', float)
+  .option('--memory-mb <n>', 'memory in MiB; 0 = no limit', int), async (c, json, name, o) => {
+  const r = await c.admin<{ model: { model_version: string; cpus: number; memory_mb: number } }>('set_resources', {
+    model_name: name, model_version: o.version, cpus: o.cpus, memory_mb: o.memoryMb,
+  });
+  const m = r.model;
+  print(json, r, () => `model ${name}:${m.model_version} limits: ${m.cpus ? `${m.cpus} cpus` : 'no cpu limit'}, ${m.memory_mb ? `${m.memory_mb} MiB` : 'no memory limit'}`);
 });
 
 clientCommand(program.command('link <app> <model>').description('link a model to an application'), async (c, json, appName, modelName) => {
@@ -156,14 +233,15 @@ clientCommand(program.command('predict <app> <input>').description('ask an appli
   const r = await c.predict(appName, { [o.batch ? 'input_batch' : 'input']: value, ...(o.version ? { version: o.version } : {}) });
   print(json, r, () => JSON.stringify(r, null, 2));
 });
-clientCommand(program.command('status').description('applications, models, replicas and queues'), async (c, json) => {
-  const s = await c.status<{ applications: Array<Record<string, unknown>>; models: Array<Record<string, unknown>>; containers: Array<Record<string, unknown>>; queues: Array<Record<string, unknown>> }>();
-  print(json, s, () => [
-    'APPLICATIONS', table(s.applications, ['name', 'input_type', 'latency_slo_micros', 'linked_models', 'policy']), '',
-    'MODELS', table(s.models, ['model_name', 'model_version', 'runtime', 'replicas', 'is_current_version']), '',
-    'REPLICAS', table(s.containers, ['replica_id', 'state', 'machine', 'restarts']), '',
-    'QUEUES', table(s.queues, ['model', 'depth', 'replicas', 'batchSizes']),
-  ].join('\n'));
+clientCommand(program.command('status').description('machines, applications, models, replicas, load, scaling and queues'), async (c, json) => {
+  const s = await c.status<StatusJson>();
+  print(json, s, () => statusText(s));
+});
+clientCommand(program.command('top').description('live view of machines, models, load and replicas, refreshed every second (q quits; --json: the raw status once)')
+  .option('--once', 'print one frame without terminal control codes, then exit')
+  .option('--interval <ms>', 'refresh period', int, 1000)
+  .option('--width <n>', 'columns when not on a terminal (default 120)', int), async (c, json, o) => {
+  await runTop(c, { json, once: Boolean(o.once), intervalMs: Math.max(100, o.interval), width: o.width, server: c.adminUrl });
 });
 clientCommand(program.command('logs <model>').description("a model's replica logs")
   .option('--version <v>', 'version (default: current)')

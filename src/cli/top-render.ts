@@ -15,6 +15,8 @@ export interface TopRenderOptions {
   error?: string;
   /** Epoch ms of the last good refresh, shown beside `error`. */
   lastOkAt?: number;
+  /** Ends the title line, e.g. the keys. */
+  hint?: string;
 }
 
 const EVENTS_SHOWN = 5;
@@ -54,6 +56,7 @@ function header(s: StatusJson | undefined, o: TopRenderOptions): string[] {
   const title = ['clipper top', o.server, s?.backend ? `backend ${s.backend}` : undefined, clock(o.now)];
   const at = s?.at ? Date.parse(s.at) : NaN;
   if (!o.error && o.now - at > STALE_MS) title.push(`measured ${ago(at, o.now)}`);
+  title.push(o.hint);
   const lines = [title.filter(Boolean).join('  ')];
   if (o.error) lines.push(`! ${o.error} — retrying${s && o.lastOkAt !== undefined ? `; showing the update of ${clock(o.lastOkAt)}` : ''}`);
   if (!s) return lines;

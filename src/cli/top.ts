@@ -59,7 +59,10 @@ function live(client: ClipperClient, o: TopOptions): Promise<void> {
     // One column spare: a full-width line would leave the cursor in the pending-wrap state, where
     // clearing to the end of the line erases the line's last character.
     const width = tty ? Math.max(20, out.columns - 1) : (o.width ?? PLAIN_WIDTH);
-    const lines = renderTop(status, { width, height: tty ? out.rows : undefined, now: Date.now(), server: o.server, error, lastOkAt });
+    const lines = renderTop(status, {
+      width, height: tty ? out.rows : undefined, now: Date.now(), server: o.server, error, lastOkAt,
+      hint: tty ? `every ${o.intervalMs / 1000}s  q quits` : undefined,
+    });
     // Overwrite in place (home, each line then clear its rest, clear below): no blank frame, no flicker.
     if (tty) out.write(`${HOME}${lines.map((l) => `${l}${CLEAR_LINE_END}`).join('\r\n')}${CLEAR_SCREEN_END}`);
     else out.write(`${lines.join('\n')}\n\n`);

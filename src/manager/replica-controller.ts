@@ -204,10 +204,10 @@ export class ReplicaController {
   }
 
   private setAutoTarget(model: string, count: number, d: Pick<AutoscaleDecision, 'desired' | 'reason' | 'demand'>): void {
-    const before = this.desiredCount(model);
-    this.autoTarget.set(model, { count, changedAt: this.clock.now() });
     const current = this.registry.currentVersion(model);
     if (current === undefined) return;
+    const before = this.autoTarget.get(model)?.count ?? this.registry.getVersion(model, current)?.replicas ?? 0;
+    this.autoTarget.set(model, { count, changedAt: this.clock.now() });
     this.eventLog.push({ at: new Date().toISOString(), model, version: current, from: before, to: count, reason: d.reason });
     if (this.eventLog.length > MAX_EVENTS) this.eventLog.shift();
     this.opts.log?.(`autoscaler: ${model}:${current} ${before} → ${count} (${d.reason})`);
