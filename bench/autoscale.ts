@@ -17,7 +17,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startApp, type ClipperApp } from '../src/app.ts';
 import { renderChart, type Series } from './lib/chart.ts';
 import { checkedQuery, pct, watchCpu } from './lib/fixtures.ts';
-import { DEFAULT, FAILED, NON_2XX, REAL, UNANSWERED, startOpenLoop, type OpenLoopResult, type OpenLoopRun } from './lib/open-loop.ts';
+import { DEFAULT, FAILED, NON_2XX, REAL, UNANSWERED, schedule, startOpenLoop, type OpenLoopResult, type OpenLoopRun } from './lib/open-loop.ts';
 import { machine, table, type Section } from './lib/report.ts';
 import { admin } from './lib/server.ts';
 
@@ -51,7 +51,7 @@ interface Poll {
   loopDelayMs: number;
 }
 interface Event { t: number; from: number; to: number; reason: string }
-interface Run { shape: Shape; load: OpenLoopResult; polls: Poll[]; events: Event[] }
+interface Run { shape: Shape; load: OpenLoopResult; dueMs: number[]; polls: Poll[]; events: Event[] }
 
 /** Per second of the run, by the second each request was due (scheduled) in. */
 interface Second {
@@ -97,10 +97,8 @@ async function runOnce(shape: Shape, autoscale: boolean, inputBase: number): Pro
     await checkedQuery(url, '{"input":[-1,-2]}');
     if (autoscale) await admin(app, 'set_autoscaling', { model_name: MODEL_NAME, ...AUTOSCALING });
 
-    load = await startOpenLoop({
-      url, width: 2, inputBase, maxSockets: 1024, timeoutMs: 5000, drainMs: 6000,
-      phases: [{ seconds: shape.before, rate: 0 }, { seconds: shape.step, rate: RATE }, { seconds: shape.after, rate: 0 }],
-    });
+    const phases = [{ seconds: shape.before, rate: 0 }, { seconds: shape.step, rate: RATE }, { seconds: shape.after, rate: 0 }];
+    load = await startOpenLoop({ url, phases, width: 2, inputBase, maxSockets: 1024, timeoutMs: 5000, drainMs: 6000 });
     const epoch = load.epochMs;
     let done = false;
     void load.result.finally(() => { done = true; }).catch(() => {});
@@ -132,7 +130,7 @@ async function runOnce(shape: Shape, autoscale: boolean, inputBase: number): Pro
       await new Promise((r) => setTimeout(r, POLL_MS - ((Date.now() - epoch) % POLL_MS)));
     }
     loop.disable();
-    return { shape, load: await load.result, polls, events: [...events.values()].sort((a, b) => a.t - b.t) };
+    return { shape, load: await load.result, dueMs: schedule(phases), polls, events: [...events.values()].sort((a, b) => a.t - b.t) };
   } finally {
     await load?.stop();
     await app?.close();
@@ -146,14 +144,14 @@ function quantile(sorted: number[], q: number): number {
 }
 
 function seconds(run: Run): Second[] {
-  const { shape, load, polls } = run;
+  const { shape, load, polls, dueMs } = run;
   const n = Math.max(shape.before + shape.step + shape.after, Math.ceil((polls[polls.length - 1]?.t ?? 0) / 1000));
   const out: Second[] = [];
   const lat: number[][] = Array.from({ length: n }, () => []);
   for (let s = 0; s < n; s++) {
     out.push({ t: s - shape.before, offered: 0, answered: 0, good: 0, real: 0, defaults: 0, failed: 0, p50: NaN, p99: NaN, ready: NaN, loopDelayMs: NaN, cpuBusy: NaN, desired: NaN, reason: '', ideal: 1 });
   }
-  load.dueMs.forEach((due, i) => {
+  dueMs.forEach((due, i) => {
     const s = out[Math.floor(due / 1000)]!;
     const o = load.outcome[i]!;
     const l = load.latencyMs[i]!;
@@ -195,7 +193,7 @@ function windowFigures(secs: Second[], from: number, to: number) {
 
 function latencyOver(run: Run, fromS: number, toS: number): { p50: number; p99: number } {
   const from = (run.shape.before + fromS) * 1000, to = (run.shape.before + toS) * 1000;
-  const l = run.load.dueMs.flatMap((d, i) => (d >= from && d < to && (run.load.outcome[i] === REAL || run.load.outcome[i] === DEFAULT) ? [run.load.latencyMs[i]!] : [])).sort((a, b) => a - b);
+  const l = run.dueMs.flatMap((d, i) => (d >= from && d < to && (run.load.outcome[i] === REAL || run.load.outcome[i] === DEFAULT) ? [run.load.latencyMs[i]!] : [])).sort((a, b) => a - b);
   return { p50: quantile(l, 0.5), p99: quantile(l, 0.99) };
 }
 

@@ -11,7 +11,7 @@
  * is, on the wall clock) before the first request, then one `{"event":"result",...}` line.
  */
 import { Agent, request } from 'node:http';
-import { DEFAULT, FAILED, NON_2XX, REAL, UNANSWERED, type OpenLoopConfig, type OpenLoopResult } from './open-loop.ts';
+import { DEFAULT, FAILED, NON_2XX, REAL, UNANSWERED, schedule, type OpenLoopConfig, type OpenLoopResult } from './open-loop.ts';
 
 const cfg = JSON.parse(process.argv[2]!) as OpenLoopConfig;
 const target = new URL(cfg.url);
@@ -21,15 +21,8 @@ if (target.hostname !== '127.0.0.1') {
 }
 process.once('SIGTERM', () => process.exit(143));
 
-// The schedule: every due time, in order.
-const due: number[] = [];
-let phaseStart = 0;
-for (const p of cfg.phases) {
-  const n = Math.round(p.rate * p.seconds);
-  for (let k = 0; k < n; k++) due.push(phaseStart + (k * 1000) / p.rate);
-  phaseStart += p.seconds * 1000;
-}
-const totalMs = phaseStart;
+const due = schedule(cfg.phases);
+const totalMs = cfg.phases.reduce((s, p) => s + p.seconds * 1000, 0);
 const latency = new Float64Array(due.length).fill(NaN);
 const outcome = new Uint8Array(due.length).fill(UNANSWERED);
 const lag = new Float64Array(due.length);
@@ -102,12 +95,11 @@ agent.destroy();
 const lags = Array.from(lag).sort((a, b) => a - b);
 const result: OpenLoopResult = {
   epochMs,
-  dueMs: due.map((d) => Math.round(d * 100) / 100),
   latencyMs: Array.from(latency, (l) => (Number.isNaN(l) ? -1 : Math.round(l * 100) / 100)),
   outcome: Array.from(outcome),
   sendLagP99Ms: lags[Math.floor(lags.length * 0.99)] ?? 0,
   sendLagMaxMs: lags[lags.length - 1] ?? 0,
   errorSamples,
 };
-console.log(JSON.stringify({ event: 'result', ...result }));
-process.exit(0);
+// Exit only once the line is out: stdout to a pipe is asynchronous, and exit() would cut it short.
+process.stdout.write(`${JSON.stringify({ event: 'result', ...result })}\n`, () => process.exit(0));

@@ -28,13 +28,24 @@ export interface OpenLoopConfig {
   drainMs: number;
 }
 
+/** When each request is due, in ms from t = 0, in order: `rate` evenly spaced requests per second of each phase. */
+export function schedule(phases: Phase[]): number[] {
+  const due: number[] = [];
+  let start = 0;
+  for (const p of phases) {
+    const n = Math.round(p.rate * p.seconds);
+    for (let k = 0; k < n; k++) due.push(start + (k * 1000) / p.rate);
+    start += p.seconds * 1000;
+  }
+  return due;
+}
+
 /** Request outcomes. */
 export const REAL = 0, DEFAULT = 1, NON_2XX = 2, FAILED = 3, UNANSWERED = 4;
 
-/** Per request, in schedule order: when it was due (ms from t = 0), its latency from then, its outcome. */
+/** Per request, in schedule order (`schedule(phases)` says when each was due): its latency from then, its outcome. */
 export interface OpenLoopResult {
   epochMs: number;
-  dueMs: number[];
   /** -1 when never answered. */
   latencyMs: number[];
   /** REAL (answered by the model), DEFAULT, NON_2XX, FAILED (socket error or timeout), UNANSWERED. */
@@ -70,15 +81,20 @@ export function startOpenLoop(cfg: OpenLoopConfig): Promise<OpenLoopRun> {
   const started = new Promise<number>((resolve) => { onStart = resolve; });
   const result = new Promise<OpenLoopResult>((resolve, reject) => {
     let last: OpenLoopResult | undefined;
+    let bad: string | undefined;
     lines.on('line', (line) => {
-      const msg = JSON.parse(line) as { event: string; epochMs: number } & OpenLoopResult;
-      if (msg.event === 'start') onStart(msg.epochMs);
-      if (msg.event === 'result') last = msg;
+      try {
+        const msg = JSON.parse(line) as { event: string; epochMs: number } & OpenLoopResult;
+        if (msg.event === 'start') onStart(msg.epochMs);
+        if (msg.event === 'result') last = msg;
+      } catch (e) {
+        bad = `unparsable output line (${line.length} chars): ${(e as Error).message}`;
+      }
     });
     void exited.then((code) => {
       clearTimeout(killer);
       if (last) resolve(last);
-      else reject(new Error(`open-loop generator exited (${code}) without a result: ${stderr}`));
+      else reject(new Error(`open-loop generator exited (${code}) without a result${bad ? ` (${bad})` : ''}: ${stderr}`));
     });
   });
   return Promise.race([

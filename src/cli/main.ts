@@ -190,12 +190,19 @@ clientCommand(model.command('scale <name> <replicas>').description('run a fixed 
 });
 
 clientCommand(model.command('autoscale <name>').description("let the server size a model's current version to its load")
-  .requiredOption('--min <n>', 'fewest replicas (0 lets it scale to zero)', int)
-  .requiredOption('--max <n>', 'most replicas', int)
+  .option('--min <n>', 'fewest replicas (0 lets it scale to zero)', int)
+  .option('--max <n>', 'most replicas', int)
+  .option('--off', 'turn autoscaling off, keeping the count it chose last')
   .option('--upscale-delay <s>', 'demand must exceed capacity this long before scaling up (default 2)', float)
   .option('--downscale-delay <s>', 'slack must last this long before scaling down (default 30)', float)
   .option('--target-utilization <f>', 'share of a replica to plan for, 0..1 (default 0.7)', float)
   .addHelpText('after', '\n`clipper model scale` (set_num_replicas) sets a fixed count and turns autoscaling off.'), async (c, json, name, o) => {
+  if (o.off) {
+    const r = await c.admin<{ scaling: ScalingJson }>('set_autoscaling', { model_name: name, enabled: false });
+    print(json, r, () => `model ${name}: autoscaling off; fixed at ${r.scaling.desired_replicas ?? '-'} replica(s)`);
+    return;
+  }
+  if (o.min === undefined || o.max === undefined) throw new InvalidArgumentError('--min and --max are required (or --off)');
   const r = await c.admin<{ scaling: ScalingJson }>('set_autoscaling', {
     model_name: name, min_replicas: o.min, max_replicas: o.max,
     upscale_delay_s: o.upscaleDelay, downscale_delay_s: o.downscaleDelay, target_utilization: o.targetUtilization,

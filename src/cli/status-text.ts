@@ -43,7 +43,7 @@ export function statusText(s: StatusJson): string {
     'REPLICAS', table(replicas), '',
     'LOAD', table(load), '',
     'SCALING', table(scaling), '',
-    'QUEUES', table(rows(s.queues), ['model', 'depth', 'replicas', 'batchSizes']),
+    'QUEUES', table(rows(s.queues), ['model', 'depth', 'replicas', 'batch_sizes']),
   ].join('\n');
 }
 

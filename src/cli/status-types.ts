@@ -10,7 +10,7 @@ export interface StatusJson {
   models?: ModelJson[];
   scaling?: Record<string, ScalingJson | undefined>;
   containers?: ContainerJson[];
-  queues?: Array<{ model: string; depth?: number; replicas?: number; batchSizes?: number[] }>;
+  queues?: Array<{ model: string; depth?: number; replicas?: number; batch_sizes?: number[] }>;
   load?: LoadJson[];
   machines?: MachineJson[];
   scaling_events?: ScalingEventJson[];

@@ -50,7 +50,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       models: registry.listVersions().map((v) => modelView(v, registry)),
       scaling: Object.fromEntries(registry.modelNames().map((m) => [m, scalingView(deps.controller.scaling(m))])),
       containers: manager.replicas().map((r) => containerView(r, usage.get(r.replicaId))),
-      queues: processor.queueStats(),
+      queues: processor.queueStats().map((q) => ({ model: q.model, depth: q.depth, replicas: q.replicas, batch_sizes: q.batchSizes })),
       load: snap.versions.map(versionLoadView),
       machines: snap.machines.map(machineView),
       scaling_events: deps.controller.events().slice(-20),
@@ -183,6 +183,11 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
   post('set_autoscaling', async (b) => {
     const name = checkName(b.model_name, 'model_name');
     if (!registry.hasModel(name)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(name)} does not exist`);
+    if (!checkBool(b.enabled, 'enabled', true)) {
+      // Off: the current version keeps the count the autoscaler last chose, as a fixed count.
+      await registry.setAutoscaling(name, undefined);
+      return { success: true, scaling: scalingView(deps.controller.scaling(name)) };
+    }
     const num = (k: string) => (b[k] === undefined ? undefined : checkNumber(b[k], k, { min: 0 }));
     let settings;
     try {

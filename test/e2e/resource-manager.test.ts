@@ -130,7 +130,10 @@ describe('resource manager', () => {
       const status = await fetch(`${s.app.adminUrl}/admin/status`).then((x) => x.json());
       assert.ok(status.scaling_events.some((e: any) => e.model === 'zero-model' && e.to === 0), 'the scale-down is in the event log');
       assert.ok(status.scaling_events.some((e: any) => e.model === 'zero-model' && e.from === 0 && e.to === 1), 'and so is the scale-up from zero');
-      // set_num_replicas turns autoscaling off.
+      // enabled: false turns it off and keeps the last count; so does set_num_replicas, with its own count.
+      const off = await s.admin('set_autoscaling', { model_name: 'zero-model', enabled: false });
+      assert.deepEqual([off.status, off.body.scaling.autoscaling, off.body.scaling.desired_replicas], [200, null, 1]);
+      await s.admin('set_autoscaling', { model_name: 'zero-model', min_replicas: 0, max_replicas: 2 });
       await s.admin('set_num_replicas', { model_name: 'zero-model', num_replicas: 1 });
       const after = await fetch(`${s.app.adminUrl}/admin/status`).then((x) => x.json());
       assert.equal(after.scaling['zero-model'].autoscaling, null);
