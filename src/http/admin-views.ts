@@ -50,7 +50,7 @@ export function containerView(r: ReplicaInfo, m?: ReplicaMeasure) {
     enforcement: r.enforcement,
     usage: m ? {
       cpu_cores: round(m.cpuCores), rss_bytes: m.rssBytes ?? null, batches_per_s: round(m.batchesPerS),
-      mean_batch_ms: round(m.meanBatchMs), busy_fraction: round(m.busyFraction),
+      mean_batch_ms: round(m.meanBatchMs), busy_fraction: round(m.busyFraction), in_flight: m.inflight,
     } : null,
   };
 }

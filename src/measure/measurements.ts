@@ -41,6 +41,7 @@ export interface ReplicaMeasure {
   batchesPerS: number;
   meanBatchMs: number | undefined;
   busyFraction: number;
+  inflight: number;
 }
 
 export interface Snapshot {
@@ -89,7 +90,10 @@ export class Measurements {
         const u = byReplica.get(r.replicaId);
         cpu += u?.cpuCores ?? 0;
         busy += r.busyFraction;
-        replicas.push({ replicaId: r.replicaId, cpuCores: u?.cpuCores, rssBytes: u?.rssBytes, batchesPerS: r.batchesPerS, meanBatchMs: r.meanBatchMs, busyFraction: r.busyFraction });
+        replicas.push({
+          replicaId: r.replicaId, cpuCores: u?.cpuCores, rssBytes: u?.rssBytes, batchesPerS: r.batchesPerS, meanBatchMs: r.meanBatchMs,
+          busyFraction: r.busyFraction, inflight: l.inflight[r.replicaId] ?? 0,
+        });
         byReplica.delete(r.replicaId);
       }
       versions.push({
@@ -109,7 +113,7 @@ export class Measurements {
     }
     for (const key of this.history.keys()) if (!live.has(key)) this.history.delete(key);
     // Replicas that have not registered (starting, stuck) still have CPU and memory.
-    for (const u of byReplica.values()) replicas.push({ replicaId: u.replicaId, cpuCores: u.cpuCores, rssBytes: u.rssBytes, batchesPerS: 0, meanBatchMs: undefined, busyFraction: 0 });
+    for (const u of byReplica.values()) replicas.push({ replicaId: u.replicaId, cpuCores: u.cpuCores, rssBytes: u.rssBytes, batchesPerS: 0, meanBatchMs: undefined, busyFraction: 0, inflight: 0 });
     this.last = { at: Date.now(), machines, versions, replicas };
     return this.last;
   }

@@ -50,6 +50,8 @@ export interface VersionLoadSample {
   readyReplicas: number;
   batchSizes: number[];
   profile: Array<{ batchSize: number; ms: number }>;
+  /** Batches in flight now, per replica id. */
+  inflight: Record<string, number>;
   interval: VersionInterval;
 }
 
@@ -123,7 +125,8 @@ export class QueryProcessor {
       const sep = key.lastIndexOf(':');
       return {
         name: v?.name ?? key.slice(0, sep), version: v?.version ?? key.slice(sep + 1),
-        depth: q.depth, readyReplicas: q.replicaCount, batchSizes: q.batchSizes(), profile: q.profile.table(), interval: q.load.take(now),
+        depth: q.depth, readyReplicas: q.replicaCount, batchSizes: q.batchSizes(), profile: q.profile.table(),
+        inflight: Object.fromEntries(q.replicaLoads().map((r) => [r.replicaId, r.inflight])), interval: q.load.take(now),
       };
     });
   }

@@ -77,8 +77,8 @@ export class VersionQueue {
   get depth(): number { return this.items.length - this.head; }
   get replicaCount(): number { return this.workers.size; }
   batchSizes(): number[] { return [...this.workers.values()].map((w) => w.sizer.current()); }
-  replicaLoads(): Array<{ replicaId: string; load: ReplicaLoad; inflight: number; batchSize: number }> {
-    return [...this.workers.values()].map((w) => ({ replicaId: w.replica.replicaId ?? w.replica.key, load: w.load, inflight: w.inflight, batchSize: w.sizer.current() }));
+  replicaLoads(): Array<{ replicaId: string; inflight: number; batchSize: number }> {
+    return [...this.workers.values()].map((w) => ({ replicaId: w.replica.replicaId ?? w.replica.key, inflight: w.inflight, batchSize: w.sizer.current() }));
   }
 
   setLatencyBudget(sloMs: number): void {
