@@ -49,6 +49,9 @@ interface Poll {
   cpuBusy: number | null;
   /** Longest event-loop delay of the bench process (which hosts the server) since the last poll, ms. */
   loopDelayMs: number;
+  /** Totals of clipper_batch_size (GET /metrics): batches sent and inputs in them, so far. */
+  batches: number;
+  batchInputs: number;
 }
 interface Event { t: number; from: number; to: number; reason: string }
 interface Run { shape: Shape; load: OpenLoopResult; dueMs: number[]; polls: Poll[]; events: Event[] }
@@ -71,6 +74,11 @@ interface Second {
   /** Largest in this second. */
   loopDelayMs: number;
   cpuBusy: number;
+  /** The server's own measurement (what the autoscaler sees), last in this second. */
+  arrival: number;
+  serviceMs: number;
+  /** Mean inputs per batch sent to the replicas in this second. */
+  meanBatch: number;
   desired: number;
   reason: string;
   ideal: number;
@@ -78,6 +86,16 @@ interface Second {
 
 async function status(app: ClipperApp): Promise<any> {
   return (await fetch(`${app.adminUrl}/admin/status`)).json();
+}
+
+/** Batches sent to the model's replicas and inputs in them, so far (clipper_batch_size count and sum). */
+async function batchTotals(app: ClipperApp): Promise<{ batches: number; inputs: number }> {
+  const text = await (await fetch(`${app.queryUrl}/metrics`)).text();
+  const value = (name: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`"${MODEL_NAME}:`));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  };
+  return { batches: value('clipper_batch_size_count'), inputs: value('clipper_batch_size_sum') };
 }
 
 async function runOnce(shape: Shape, autoscale: boolean, inputBase: number): Promise<Run> {
@@ -107,12 +125,16 @@ async function runOnce(shape: Shape, autoscale: boolean, inputBase: number): Pro
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const scheduleEnd = (shape.before + shape.step + shape.after) * 1000;
+    // Settled: back at min_replicas; then 3 s more, so the chart shows the final count.
+    let settledAt: number | undefined;
     const settled = () => {
       const p = polls[polls.length - 1];
-      return !autoscale || (p !== undefined && p.ready <= AUTOSCALING.min_replicas && p.desired <= AUTOSCALING.min_replicas && p.starting === 0);
+      if (!autoscale) return true;
+      if (p !== undefined && p.ready <= AUTOSCALING.min_replicas && p.desired <= AUTOSCALING.min_replicas && p.starting === 0) settledAt ??= p.t;
+      return settledAt !== undefined && Date.now() - epoch > settledAt + 3000;
     };
     while (!done || (!settled() && Date.now() - epoch < scheduleEnd + WATCH_AFTER_MS)) {
-      const s = await status(app);
+      const [s, bt] = await Promise.all([status(app), batchTotals(app)]);
       const t = Date.now() - epoch;
       const mine = (s.containers as Array<{ model_name: string; state: string }>).filter((c) => c.model_name === MODEL_NAME);
       const sc = s.scaling?.[MODEL_NAME];
@@ -121,7 +143,7 @@ async function runOnce(shape: Shape, autoscale: boolean, inputBase: number): Pro
       polls.push({
         t, ready: mine.filter((c) => c.state === 'READY').length, starting: mine.filter((c) => c.state === 'STARTING').length,
         desired: sc?.desired_replicas ?? 0, reason: sc?.decision?.reason ?? '', arrival: l?.arrival_rate ?? null, serviceMs: l?.service_ms_per_input ?? null,
-        cpuBusy, loopDelayMs: loop.max / 1e6,
+        cpuBusy, loopDelayMs: loop.max / 1e6, batches: bt.batches, batchInputs: bt.inputs,
       });
       loop.reset();
       for (const e of s.scaling_events as Array<{ at: string; model: string; from: number; to: number; reason: string }>) {
@@ -149,7 +171,7 @@ function seconds(run: Run): Second[] {
   const out: Second[] = [];
   const lat: number[][] = Array.from({ length: n }, () => []);
   for (let s = 0; s < n; s++) {
-    out.push({ t: s - shape.before, offered: 0, answered: 0, good: 0, real: 0, defaults: 0, failed: 0, p50: NaN, p99: NaN, ready: NaN, loopDelayMs: NaN, cpuBusy: NaN, desired: NaN, reason: '', ideal: 1 });
+    out.push({ t: s - shape.before, offered: 0, answered: 0, good: 0, real: 0, defaults: 0, failed: 0, p50: NaN, p99: NaN, ready: NaN, loopDelayMs: NaN, cpuBusy: NaN, arrival: NaN, serviceMs: NaN, meanBatch: NaN, desired: NaN, reason: '', ideal: 1 });
   }
   dueMs.forEach((due, i) => {
     const s = out[Math.floor(due / 1000)]!;
@@ -175,6 +197,11 @@ function seconds(run: Run): Second[] {
     const last = inSec[inSec.length - 1] ?? [...polls].reverse().find((p) => p.t < k * 1000);
     s.ready = inSec.length ? inSec.reduce((a, p) => a + p.ready, 0) / inSec.length : last?.ready ?? NaN;
     s.desired = last?.desired ?? NaN;
+    s.arrival = last?.arrival ?? NaN;
+    const before = [...polls].reverse().find((p) => p.t < k * 1000);
+    const end = inSec[inSec.length - 1];
+    s.meanBatch = before && end && end.batches > before.batches ? (end.batchInputs - before.batchInputs) / (end.batches - before.batches) : NaN;
+    s.serviceMs = last?.serviceMs ?? NaN;
     s.loopDelayMs = inSec.length ? Math.max(...inSec.map((p) => p.loopDelayMs)) : NaN;
     const cpus = inSec.flatMap((p) => (p.cpuBusy === null ? [] : [p.cpuBusy]));
     s.cpuBusy = cpus.length ? cpus[cpus.length - 1]! : NaN;
@@ -191,9 +218,11 @@ function windowFigures(secs: Second[], from: number, to: number) {
   return { offered, good: sum('good'), defaults: sum('defaults'), failed: sum('failed'), attainment: offered ? sum('good') / offered : NaN, seconds: w.length };
 }
 
-function latencyOver(run: Run, fromS: number, toS: number): { p50: number; p99: number } {
+/** Client latency of the requests sent in [fromS, toS) from the step: every answer, or only the model's. */
+function latencyOver(run: Run, fromS: number, toS: number, realOnly = false): { p50: number; p99: number } {
   const from = (run.shape.before + fromS) * 1000, to = (run.shape.before + toS) * 1000;
-  const l = run.dueMs.flatMap((d, i) => (d >= from && d < to && (run.load.outcome[i] === REAL || run.load.outcome[i] === DEFAULT) ? [run.load.latencyMs[i]!] : [])).sort((a, b) => a - b);
+  const counts = (o: number) => o === REAL || (!realOnly && o === DEFAULT);
+  const l = run.dueMs.flatMap((d, i) => (d >= from && d < to && counts(run.load.outcome[i]!) ? [run.load.latencyMs[i]!] : [])).sort((a, b) => a - b);
   return { p50: quantile(l, 0.5), p99: quantile(l, 0.99) };
 }
 
@@ -249,6 +278,50 @@ function analyse(run: Run): Analysis {
     stepReplicaSeconds: stepSecs.reduce((a, s) => a + (Number.isFinite(s.ready) ? s.ready : 0), 0),
     stepIdealSeconds: stepSecs.reduce((a, s) => a + s.ideal, 0),
   };
+}
+
+const median = (xs: number[]) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
+};
+
+/** What the run shows about the autoscaler, in words, from the figures (so a re-run rewrites them). */
+function findings(a: Analysis, run: Run): string[] {
+  const out: string[] = [];
+  const stepStart = run.shape.before * 1000, stepEnd = (run.shape.before + run.shape.step) * 1000;
+  const firstUp = a.firstDecisionS ?? 3;
+  const early = a.secs.filter((s) => s.t >= 0 && s.t < Math.floor(firstUp));
+  const steady = a.secs.filter((s) => s.t >= 20 && s.t < run.shape.step);
+  const ms1 = median(early.map((s) => s.serviceMs)), b1 = median(early.map((s) => s.meanBatch));
+  const msN = median(steady.map((s) => s.serviceMs)), bN = median(steady.map((s) => s.meanBatch));
+  const ups = run.events.filter((e) => e.t >= stepStart - 500 && e.t < stepEnd && e.to > e.from);
+  out.push(`Scale-up: ${ups.map((e) => `${e.from}→${e.to} at ${(e.t / 1000 - run.shape.before).toFixed(1)} s (${e.reason})`).join('; ') || 'none'}.`);
+  if (a.maxDesired > NEEDED) {
+    out.push(`**Overshoot by ${a.maxDesired - NEEDED}**: the server measured ${ms1.toFixed(2)} ms per input at 1 replica (mean batch ${b1.toFixed(1)}) `
+      + `but ${msN.toFixed(2)} ms once scaled (mean batch ${bN.toFixed(1)}): smaller batches carry the fixed cost of a batch (timer, RPC) over fewer `
+      + `inputs, so ceil(${RATE} × ${msN.toFixed(2)} ms / ${AUTOSCALING.target_utilization} / 1000) = ${Math.ceil((RATE * msN) / 1000 / AUTOSCALING.target_utilization - 1e-9)}, `
+      + `not ${NEEDED}. Scaling out lowers the batch size, which raises the measured cost per input, which asks for more replicas.`);
+  } else {
+    out.push(`No overshoot: the count stopped at ${a.maxDesired} (server: ${msN.toFixed(2)} ms per input at a mean batch of ${bN.toFixed(1)} once scaled).`);
+  }
+  const flapped = a.stepDecreases.length > 0 || a.stepPollDecreases > 0;
+  out.push(flapped
+    ? `**Flapping**: the count went down while the load was steady: ${a.stepDecreases.map((e) => `${e.from}→${e.to} at ${(e.t / 1000 - run.shape.before).toFixed(1)} s (${e.reason})`).join('; ')}.`
+    : 'No flapping: the count never went down while the load was steady.');
+  const downs = run.events.filter((e) => e.t >= stepEnd - 30_000 && e.to < e.from);
+  const excess = a.replicaSeconds - a.idealSeconds;
+  const excessAfter = a.secs.filter((s) => s.t >= run.shape.step).reduce((x, s) => x + (Number.isFinite(s.ready) ? s.ready - s.ideal : 0), 0);
+  if (downs.length > 1) {
+    out.push(`**Scale-down in ${downs.length} steps**: ${downs.map((e) => `${e.from}→${e.to} at +${((e.t - stepEnd) / 1000).toFixed(1)} s`).join(', ')} after the load stopped, `
+      + `back at ${AUTOSCALING.min_replicas} after ${sec(a.downReadyS)} instead of about one down delay (${AUTOSCALING.downscale_delay_s} s): the first step goes to the `
+      + `largest demand in its ${AUTOSCALING.downscale_delay_s} s window, which still holds the last loaded sample(s), and each step restarts the down delay. `
+      + `Idle replicas after the load account for ${excessAfter.toFixed(0)} of the ${excess.toFixed(0)} replica-seconds above the ideal.`);
+  } else if (downs.length === 1) {
+    out.push(`Scale-down in one step: ${downs[0]!.from}→${downs[0]!.to} at +${((downs[0]!.t - stepEnd) / 1000).toFixed(1)} s after the load stopped.`);
+  } else {
+    out.push(`**No scale-down** within ${sec((a.secs.length - run.shape.before - run.shape.step))} after the load stopped.`);
+  }
+  return out;
 }
 
 const sec = (x: number | undefined) => (x === undefined ? 'never' : `${x.toFixed(2)} s`);
@@ -372,7 +445,8 @@ export async function benchAutoscale(): Promise<Section> {
   const bEarly = windowFigures(b.secs, ...early), bRest = windowFigures(b.secs, ...baseRest), bStep = windowFigures(b.secs, 0, BASELINE.step);
   const aAfter = windowFigures(a.secs, MAIN.step, MAIN.step + MAIN.after);
   const aLat = latencyOver(mainRun, 0, MAIN.step), bLat = latencyOver(baseRun, 0, BASELINE.step);
-  const aLatRest = latencyOver(mainRun, 10, MAIN.step), bLatRest = latencyOver(baseRun, 10, BASELINE.step);
+  const aLatReal = latencyOver(mainRun, 0, MAIN.step, true), bLatReal = latencyOver(baseRun, 0, BASELINE.step, true);
+  const aLatRest = latencyOver(mainRun, 10, MAIN.step, true), bLatRest = latencyOver(baseRun, 10, BASELINE.step, true);
   const stepMeanA = a.stepReplicaSeconds / MAIN.step;
   const flapped = a.stepDecreases.length > 0 || a.stepPollDecreases > 0;
   const share = (x: number, of: number) => `${int(x)} (${pct(x / Math.max(1, of))})`;
@@ -382,8 +456,9 @@ export async function benchAutoscale(): Promise<Section> {
     [`SLO attainment, rest of the step (off: 10–${BASELINE.step} s, on: 10–${MAIN.step} s)`, pct(bRest.attainment), pct(aRest.attainment), ratio(aRest.attainment, bRest.attainment)],
     ['SLO attainment, whole step', pct(bStep.attainment), pct(aStep.attainment), ratio(aStep.attainment, bStep.attainment)],
     ['default answers during the step (share of offered)', share(bStep.defaults, bStep.offered), share(aStep.defaults, aStep.offered), ratio(aStep.defaults / aStep.offered, bStep.defaults / bStep.offered)],
-    ['client p50 / p99, whole step', `${msf(bLat.p50)} / ${msf(bLat.p99)}`, `${msf(aLat.p50)} / ${msf(aLat.p99)}`, `${ratio(aLat.p50, bLat.p50)} / ${ratio(aLat.p99, bLat.p99)}`],
-    ['client p50 / p99, after the first 10 s', `${msf(bLatRest.p50)} / ${msf(bLatRest.p99)}`, `${msf(aLatRest.p50)} / ${msf(aLatRest.p99)}`, `${ratio(aLatRest.p50, bLatRest.p50)} / ${ratio(aLatRest.p99, bLatRest.p99)}`],
+    ['client p50 / p99, whole step, every answer (a shed default comes back at once)', `${msf(bLat.p50)} / ${msf(bLat.p99)}`, `${msf(aLat.p50)} / ${msf(aLat.p99)}`, `${ratio(aLat.p50, bLat.p50)} / ${ratio(aLat.p99, bLat.p99)}`],
+    ['client p50 / p99, whole step, model answers only', `${msf(bLatReal.p50)} / ${msf(bLatReal.p99)}`, `${msf(aLatReal.p50)} / ${msf(aLatReal.p99)}`, `${ratio(aLatReal.p50, bLatReal.p50)} / ${ratio(aLatReal.p99, bLatReal.p99)}`],
+    ['client p50 / p99, after the first 10 s, model answers only', `${msf(bLatRest.p50)} / ${msf(bLatRest.p99)}`, `${msf(aLatRest.p50)} / ${msf(aLatRest.p99)}`, `${ratio(aLatRest.p50, bLatRest.p50)} / ${ratio(aLatRest.p99, bLatRest.p99)}`],
     ['mean ready replicas during the step', '1.00', stepMeanA.toFixed(2), ratio(stepMeanA, 1)],
     ['errors (non-2xx, timeouts, unanswered)', int(bStep.failed), int(aStep.failed + aAfter.failed), '—'],
   ]);
@@ -406,8 +481,8 @@ export async function benchAutoscale(): Promise<Section> {
   const near = [0, MAIN.step, ...mainRun.events.map((e) => Math.floor(e.t / 1000) - MAIN.before)];
   const shown = a.secs.filter((s) => (s.t >= -2 && s.t <= 8) || s.t % 10 === 0 || near.some((t) => s.t >= t - 2 && s.t <= t + 2));
   const num = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '—');
-  const perSecond = table(['t (s)', 'offered', 'answered', 'in SLO', 'defaults', 'p50 ms', 'p99 ms', 'ready', 'desired', 'autoscaler', 'server loop delay, max ms', 'machine CPU, cores'], shown.map((s) => [
-    s.t, s.offered, s.answered, s.good, s.defaults, num(s.p50), num(s.p99),
+  const perSecond = table(['t (s)', 'offered', 'answered', 'in SLO', 'defaults', 'p50 ms', 'p99 ms', 'server arrivals/s', 'server ms per input', 'mean batch', 'ready', 'desired', 'autoscaler', 'server loop delay, max ms', 'machine CPU, cores'], shown.map((s) => [
+    s.t, s.offered, s.answered, s.good, s.defaults, num(s.p50), num(s.p99), num(s.arrival), num(s.serviceMs, 2), num(s.meanBatch, 1),
     num(s.ready, 1), num(s.desired), s.reason.replace(/\|/g, '/'), num(s.loopDelayMs), num(s.cpuBusy, 2),
   ]));
   const events = table(['t (s)', 'from', 'to', 'reason'], mainRun.events.map((e) => [(e.t / 1000 - MAIN.before).toFixed(2), e.from, e.to, e.reason.replace(/\|/g, '/')]));
@@ -426,15 +501,19 @@ serves about ${1000 / SERVICE_MS} inputs/s. It starts with 1 replica; then \`set
 0 for ${MAIN.after} s — from a separate Node process with keep-alive sockets to 127.0.0.1. Open loop, not
 autocannon or wrk: a closed-loop generator waits for each answer before sending again, so a slow
 server would lower the offered load itself and the step the autoscaler must follow would shrink.
-Client latency counts from each request's scheduled send time. Every ${POLL_MS} ms the bench reads
-GET /admin/status (READY replicas, \`scaling[model].desired_replicas\` and the decision).
-*In SLO* = answered by the model (\`"default": false\`) within ${SLO_MS} ms; SLO attainment = in SLO /
-offered, counted by the second a request was sent. After the load the bench keeps reading status
-(no requests) until the count is back at ${AUTOSCALING.min_replicas}, for at most ${WATCH_AFTER_MS / 1000} s more. *Server loop delay*: the
-longest event-loop stall of the bench process, which hosts the server, between two status reads. *Baseline*, same run: the same step for ${BASELINE.step} s
-against 1 replica with autoscaling off. The machine has **2 cores, shared by the server, the replicas
-and the load generator**. After the step no load is offered, so SLO attainment is only defined
-during it; after it, what counts is how soon the replicas are given back.
+Client latency counts from each request's scheduled send time. *Baseline*, in the same run: the
+same step for ${BASELINE.step} s against 1 replica with autoscaling off. The machine has **2 cores, shared by
+the server, the replicas and the load generator**.
+
+Every ${POLL_MS} ms the bench reads GET /admin/status: READY replicas, \`scaling[model].desired_replicas\`
+and the decision, and the server's own load measurement that the autoscaler decides from
+(\`load[]\`: *server arrivals/s*, *server ms per input*). After the load it keeps reading (no
+requests) until the count is back at ${AUTOSCALING.min_replicas}, for at most ${WATCH_AFTER_MS / 1000} s more. *In SLO* = answered by the model
+(\`"default": false\`) within ${SLO_MS} ms; SLO attainment = in SLO / offered, counted by the second a
+request was sent (after the step nothing is offered, so attainment is only defined during it).
+*Mean batch*: inputs per batch sent to the replicas in that second (\`clipper_batch_size\`
+sum / count from GET /metrics). *Server loop delay*: the longest event-loop stall of the bench process, which hosts the server,
+between two status reads.
 
 ![autoscale](autoscale.png)
 
@@ -443,6 +522,10 @@ during it; after it, what counts is how soon the replicas are given back.
 ${comparison}
 
 ${scaling}
+
+What the run shows (autoscaling on):
+
+${findings(a, mainRun).map((f) => `- ${f}`).join('\n')}
 
 Scaling events (autoscaling on; *t* from the step):
 

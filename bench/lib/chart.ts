@@ -80,7 +80,7 @@ export function renderChart(c: Chart): string {
     let lx = left + plotW;
     const legend: string[] = [];
     for (const s of [...p.series].reverse()) {
-      const w = 34 + s.name.length * 7.2;
+      const w = 44 + s.name.length * 7.2;
       lx -= w;
       legend.push(`<line x1="${f(lx)}" y1="${pt - 12}" x2="${f(lx + 24)}" y2="${pt - 12}" stroke="${s.color}" stroke-width="${s.width ?? 2.5}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
       legend.push(`<text x="${f(lx + 29)}" y="${pt - 8}" font-size="12" fill="#333">${esc(s.name)}</text>`);
