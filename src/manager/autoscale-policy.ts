@@ -16,8 +16,11 @@
  *   overshoot). upscaleDelayS = 0 uses the latest sample alone. From zero, the first arrival
  *   scales up at once.
  * - Scale down slowly: only when `current` has not changed for downscaleDelayS, the samples cover
- *   that whole window and EVERY demand in it is below `current`; then go to the window's MAXIMUM
- *   demand. This hysteresis is what keeps the count from flapping.
+ *   that whole window and EVERY demand in it is below `current`; then go to the MAXIMUM demand of
+ *   the window's latest half. This hysteresis is what keeps the count from flapping.
+ * - Up needs the load to exceed the current count by UP_TOLERANCE (10%), as Kubernetes' HPA
+ *   does: per-input service time creeps up as batches shrink with more replicas, and without a
+ *   band a load right on a boundary buys one replica too many.
  * - Limits: the result is clamped to [minReplicas, maxReplicas]. A CPU-bound model (its replicas
  *   use ≥ 0.25 cores each while busy) gets no more extra replicas than the machine's idle cores
  *   can run; a model whose replicas use no CPU (e.g. waiting on I/O) is never held back by this.
@@ -120,6 +123,20 @@ export const CPU_BOUND_CORES = 0.25;
 /** How far back the CPU cost of a busy replica is averaged. */
 export const CPU_WINDOW_MS = 10_000;
 
+/**
+ * A sample asks for more replicas only when its load exceeds the current count by this share.
+ * Service time per input rises a little as replicas are added (smaller batches carry the fixed
+ * cost of each batch), so a load sitting right on a boundary would otherwise buy one replica more.
+ */
+export const UP_TOLERANCE = 0.1;
+
+/** Replicas' worth of load in one sample at the target utilization, before rounding up. */
+export function sampleLoad(s: LoadSample, targetUtilization: number): number {
+  const ms = s.serviceMsPerInput;
+  if (!(s.arrivalRate > 0) || ms === undefined || !Number.isFinite(ms) || ms < 0) return 0;
+  return (s.arrivalRate * ms) / 1000 / targetUtilization;
+}
+
 /** Replicas one sample asks for (see the header). */
 export function sampleDemand(s: LoadSample, current: number, targetUtilization: number): number {
   if (!(s.arrivalRate > 0)) return 0;
@@ -160,13 +177,16 @@ export function decideReplicas(input: AutoscaleInput): AutoscaleDecision {
   if (current === 0 && latest.arrivalRate > 0) {
     target = Math.max(1, demand);
     why = latest.serviceMsPerInput === undefined ? 'scale up: first arrival' : `scale up: ${sized(latest, cfg)}`;
-  } else if (upMin > current && covers(samples, now, cfg.upscaleDelayS)) {
+  } else if (upMin > current && covers(samples, now, cfg.upscaleDelayS)
+    && (current === 0 || up.every((s) => s.serviceMsPerInput === undefined || sampleLoad(s, cfg.targetUtilization) > current * (1 + UP_TOLERANCE)))) {
     why = `scale up: ${sized(up[upDemands.indexOf(upMin)]!, cfg)}`;
     target = upMin;
   } else if (now - lastChangeAt >= cfg.downscaleDelayS * 1000 && covers(samples, now, cfg.downscaleDelayS)) {
+    // Every sample of the whole window must want fewer; the new size is the most the latest
+    // half asked for, so the edge of a load that just stopped does not cost a second down delay.
     const downMax = Math.max(...windowOf(samples, now, cfg.downscaleDelayS).map(demandOf));
     if (downMax < current) {
-      target = downMax;
+      target = Math.max(...windowOf(samples, now, cfg.downscaleDelayS / 2).map(demandOf));
       why = `scale down: slack for ${cfg.downscaleDelayS} s`;
     }
   }
