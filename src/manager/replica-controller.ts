@@ -66,7 +66,8 @@ export class ReplicaController {
       this.superseded.set(model, list);
       this.replan(model);
     });
-    registry.on('version-added', (v: ModelVersion) => this.replan(v.name));
+    // No replan on 'version-added': the registry follows it with 'current-changed' at once, and a
+    // plan made in between would stop the previous version before it is known to be superseded.
     registry.on('version-deleted', (v: ModelVersion) => {
       this.superseded.set(v.name, (this.superseded.get(v.name) ?? []).filter((x) => x !== v.version));
       this.lastDemand.delete(versionKey(v.name, v.version));

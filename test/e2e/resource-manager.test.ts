@@ -78,6 +78,8 @@ describe('resource manager', () => {
       for (const v of ['1', '2', '3']) await deploy(s, 'pin-model', v, ECHO_MODEL(`v${v}`));
       await s.admin('add_model_links', { app_name: 'pin', model_names: ['pin-model'] });
       await s.app.manager.waitReady('pin-model', '2', 1, 15_000);
+      const previous = s.app.manager.replicas().find((r) => r.replicaId === 'pin-model:2#0');
+      assert.equal(previous?.lastExit, undefined, 'deploying v3 did not stop and restart v2 on its way to warm');
       // v2 is warm (the previous version): answered at once.
       const warm = await s.predict('pin', { input: 'x', version: '2' });
       assert.deepEqual([warm.body.output, warm.body.default], ['v2:x', false]);
