@@ -120,6 +120,8 @@ export interface AutoscaleDecision {
 export const WINDOW_SLACK_MS = 250;
 /** A model is CPU-bound when one busy replica uses at least this many cores. */
 export const CPU_BOUND_CORES = 0.25;
+/** A sample tells the CPU cost of a busy replica only when the replicas were at least this busy. */
+export const MIN_BUSY_FOR_CPU = 0.2;
 /** How far back the CPU cost of a busy replica is averaged. */
 export const CPU_WINDOW_MS = 10_000;
 
@@ -148,7 +150,9 @@ export function sampleDemand(s: LoadSample, current: number, targetUtilization: 
 
 /** Cores one busy replica uses, averaged over the recent samples with ready replicas; 0 if unknown. */
 export function cpuPerBusyReplica(samples: LoadSample[], now: number): number {
-  const recent = samples.filter((s) => s.at >= now - CPU_WINDOW_MS && s.readyReplicas > 0);
+  // Only samples where the replicas were really busy: an idle replica's background CPU (GC,
+  // heartbeats) divided by a tiny busy share would make any model look CPU-bound.
+  const recent = samples.filter((s) => s.at >= now - CPU_WINDOW_MS && s.readyReplicas > 0 && s.busyFraction >= MIN_BUSY_FOR_CPU);
   if (recent.length === 0) return 0;
   let sum = 0;
   for (const s of recent) sum += Math.max(0, s.replicaCpuCores) / s.readyReplicas / Math.max(s.busyFraction, 0.05);

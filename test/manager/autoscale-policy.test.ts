@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  cpuPerBusyReplica,
   decideReplicas, resolveAutoscaleSettings, sampleDemand,
   type AutoscaleDecision, type AutoscaleSettings, type LoadSample, type MachineState,
 } from '../../src/manager/autoscale-policy.ts';
@@ -251,5 +252,14 @@ describe('autoscale policy: measured in the bench', () => {
     const { desired } = simulate({ settings: settings({ minReplicas: 1, downscaleDelayS: 20 }), load, seconds: 90, start: 4 });
     const changes = desired.filter((d, i) => i > 0 && d !== desired[i - 1]);
     assert.deepEqual(changes, [1]);
+  });
+});
+
+describe('autoscale policy: CPU cost is read only from busy samples', () => {
+  it('an idle replica’s background CPU does not make a sleeping model look CPU-bound', () => {
+    const idle: LoadSample = { at: 1000, arrivalRate: 1, serviceMsPerInput: 5, readyReplicas: 1, replicaCpuCores: 0.02, busyFraction: 0.005 };
+    assert.equal(cpuPerBusyReplica([idle], 1000), 0);
+    const busy: LoadSample = { at: 2000, arrivalRate: 180, serviceMsPerInput: 5, readyReplicas: 1, replicaCpuCores: 0.9, busyFraction: 0.9 };
+    assert.equal(cpuPerBusyReplica([idle, busy], 2000), 1);
   });
 });
