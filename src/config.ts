@@ -35,6 +35,41 @@ export interface UserConfig {
   onDemandIdleMs?: number;
   /** How often measurements are taken and the autoscaler decides. */
   measureIntervalMs?: number;
+
+  // ---------- security ----------
+  /** Bearer token for the admin API with every right ('' = none; required off loopback). */
+  adminToken?: string;
+  /** Bearer token for the admin API's reads only ('' = none). */
+  readToken?: string;
+  /** PEM files for HTTPS on both APIs ('' = plain HTTP). */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** RPC: CurveZMQ encryption and authentication: 'auto' (on when not bound to loopback), 'on', 'off'. */
+  rpcCurve?: 'auto' | 'on' | 'off';
+  /** RPC: let containers register without the per-replica secret (plain Clipper v3). Default: only on loopback. */
+  rpcAllowPlain?: boolean;
+  /** RPC: largest frame accepted from a container. */
+  rpcMaxMessageBytes?: number;
+  /** Allow `runtime: command` (runs a program of the caller's choosing as this server's user). */
+  allowCommandRuntime?: boolean;
+  /** `model_data_path` must lie under this directory (default: the working directory at start). */
+  artifactRoot?: string;
+  /** Largest artifact (file or directory, in total) a deploy may copy. */
+  maxArtifactBytes?: number;
+
+  // ---------- bounds ----------
+  /** Bytes of inputs a version queue holds before answering 503. */
+  maxQueueBytes?: number;
+  /** Per-uid selection state kept per application (least recently used evicted). */
+  maxSelectionUids?: number;
+
+  // ---------- HTTP ----------
+  /** Whole request (headers and body) must arrive within this. */
+  requestTimeoutMs?: number;
+  headersTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  /** On SIGTERM: how long in-flight queries may take to finish before replicas are stopped. */
+  drainTimeoutMs?: number;
 }
 
 export type ResolvedConfig = Readonly<Required<UserConfig>>;
@@ -64,5 +99,25 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     warmVersions: user.warmVersions ?? 1,
     onDemandIdleMs: user.onDemandIdleMs ?? 60_000,
     measureIntervalMs: user.measureIntervalMs ?? 1000,
+    adminToken: user.adminToken ?? process.env.CLIPPER_ADMIN_TOKEN ?? '',
+    readToken: user.readToken ?? process.env.CLIPPER_READ_TOKEN ?? '',
+    tlsCert: user.tlsCert ?? '',
+    tlsKey: user.tlsKey ?? '',
+    rpcCurve: user.rpcCurve ?? 'auto',
+    rpcAllowPlain: user.rpcAllowPlain ?? isLoopback(user.host ?? '127.0.0.1'),
+    rpcMaxMessageBytes: user.rpcMaxMessageBytes ?? 64 * 1024 * 1024,
+    allowCommandRuntime: user.allowCommandRuntime ?? false,
+    artifactRoot: resolve(user.artifactRoot ?? process.cwd()),
+    maxArtifactBytes: user.maxArtifactBytes ?? 2 * 1024 * 1024 * 1024,
+    maxQueueBytes: user.maxQueueBytes ?? 256 * 1024 * 1024,
+    maxSelectionUids: user.maxSelectionUids ?? 10_000,
+    requestTimeoutMs: user.requestTimeoutMs ?? 30_000,
+    headersTimeoutMs: user.headersTimeoutMs ?? 10_000,
+    keepAliveTimeoutMs: user.keepAliveTimeoutMs ?? 5_000,
+    drainTimeoutMs: user.drainTimeoutMs ?? 10_000,
   });
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

@@ -22,6 +22,11 @@ export type ErrorCode =
   | 'WORKER_FAILED'
   | 'MODEL_ERROR'
   | 'UNAVAILABLE'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'REQUEST_TIMEOUT'
+  | 'STORAGE_FULL'
+  | 'STORAGE_UNAVAILABLE'
   | 'INTERNAL';
 
 export class ServingError extends Error {
