@@ -10,6 +10,7 @@ import { benchBatching } from './batching.ts';
 import { benchCache } from './cache.ts';
 import { benchFrontend } from './frontend.ts';
 import { benchMlp } from './mlp.ts';
+import { benchSoak } from './soak.ts';
 import { benchSpark } from './spark.ts';
 
 const SCENARIOS: Record<string, () => Promise<Section>> = {
@@ -19,6 +20,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   cache: benchCache,
   batching: benchBatching,
   autoscale: benchAutoscale,
+  soak: benchSoak,
 };
 
 const wanted = process.argv.slice(2);

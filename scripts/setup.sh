@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(python3-zmq python3-numpy python3-sklearn docker.io wrk)
+DEBS=(python3-zmq python3-numpy python3-sklearn python3-yaml python3-prometheus-client python3-cloudpickle docker.io wrk)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,8 +6,12 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { resolveConfig, type ResolvedConfig, type UserConfig } from './config.ts';
+import { ServingError } from './errors.ts';
 import { createAdminApi } from './http/admin-api.ts';
+import { adminTokens, checkExposure } from './http/auth.ts';
+import { drainable } from './http/drain.ts';
 import { createQueryApi } from './http/query-api.ts';
+import { httpOptions } from './http/server-common.ts';
 import type { ReplicaBackend } from './manager/backend.ts';
 import type { ContainerManager } from './manager/container-manager.ts';
 import { ProcessBackend } from './manager/process-backend.ts';
@@ -19,10 +23,14 @@ import { QueryMetrics } from './query/metrics.ts';
 import { PolicyStateStore } from './query/policy-state.ts';
 import { QueryProcessor } from './query/query-processor.ts';
 import { SelectionService } from './query/selection-service.ts';
+import { INPUT_TYPE_CODE } from './registry/input-types.ts';
 import { RegistryService } from './registry/registry-service.ts';
 import type { Replica } from './rpc/replica.ts';
 import { RpcServer } from './rpc/router-server.ts';
+import { rpcSecurity } from './rpc/replica-auth.ts';
 import { checkArtifact } from './runtimes/check-artifact.ts';
+import { AppKeys } from './security/app-keys.ts';
+import { DataDirLock } from './store/data-dir-lock.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 
 export interface ClipperApp {
@@ -39,24 +47,68 @@ export interface ClipperApp {
   close(): Promise<void>;
 }
 
+/** What has been started so far, undone in reverse on close or on a failed start. */
+type Undo = Array<{ what: string; run: () => Promise<void> | void }>;
+
+/**
+ * Starts everything, or nothing: the data directory is locked first (a second server fails there,
+ * before anything is created or changed); ports are bound before any replica starts; and when a
+ * step fails, what was started is closed again, the lock released and a data directory this call
+ * created removed, so a failed start leaves the machine as it was. Errors that an operator can fix
+ * (port in use, directory locked, read-only or full) are ServingErrors with a one-line message.
+ */
 export async function startApp(user: UserConfig = {}, log: (msg: string) => void = () => {}): Promise<ClipperApp> {
   const config = resolveConfig(user);
-  const store = new SqliteStore(join(config.dataDir, 'registry.sqlite'));
-  const registry = new RegistryService(store, join(config.dataDir, 'artifacts'), (runtime, path) => checkArtifact(runtime, path));
-  await registry.load();
+  checkExposure(config); // no admin API open to the network (http/auth.ts)
+  const lock = DataDirLock.acquire(config.dataDir);
+  if (lock.takenOverFrom !== undefined) log(`took over data directory ${config.dataDir} from pid ${lock.takenOverFrom}, which is no longer running`);
+  const undo: Undo = [];
+  try {
+    return await compose(config, lock, undo, log);
+  } catch (e) {
+    await unwind(undo, log);
+    lock.release({ removeCreated: true });
+    throw e;
+  }
+}
 
-  const rpc = new RpcServer({ host: config.host, port: config.rpcPort, heartbeatTimeoutMs: config.heartbeatTimeoutMs, predictTimeoutMs: config.predictTimeoutMs, log });
-  await rpc.start();
-  const manager = new Supervisor(await createBackend(config, log), {
-    rpc: { host: config.host, port: rpc.boundPort }, stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, log,
+async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, log: (msg: string) => void): Promise<ClipperApp> {
+  const store = new SqliteStore(join(config.dataDir, 'registry.sqlite'));
+  undo.push({ what: 'store', run: () => store.close() });
+  const registry = new RegistryService(store, {
+    artifactDir: join(config.dataDir, 'artifacts'), artifactRoot: config.artifactRoot, maxArtifactBytes: config.maxArtifactBytes,
+    allowCommandRuntime: config.allowCommandRuntime, log,
+  }, (runtime, path) => checkArtifact(runtime, path));
+  await registry.load();
+  // Query API keys per application (http/auth.ts); a deleted application's keys go with it.
+  const appKeys = new AppKeys(store);
+  await appKeys.load(registry.listApps().map((a) => a.name));
+  registry.on('app-deleted', (name: string) => {
+    appKeys.drop(name).catch((e) => log(`the keys of deleted application ${name} could not be dropped: ${e instanceof Error ? e.message : String(e)}`));
   });
+
+  // RPC security (docs/rpc.md): keys from the data dir, curve off loopback, only registered models register.
+  const rpc = new RpcServer({
+    host: config.host, port: config.rpcPort, heartbeatTimeoutMs: config.heartbeatTimeoutMs, predictTimeoutMs: config.predictTimeoutMs, log,
+    security: rpcSecurity(config),
+    lookupVersion: (name, version) => {
+      const v = registry.getVersion(name, version);
+      return v && { inputTypeCode: INPUT_TYPE_CODE[v.inputType] };
+    },
+  });
+  await bind(() => rpc.start(), config.host, config.rpcPort, 'RPC');
+  undo.push({ what: 'rpc', run: () => rpc.close() });
+  const manager = new Supervisor(await createBackend(config, log), {
+    rpc: rpc.endpoint(), stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, log,
+  });
+  undo.push({ what: 'replicas', run: () => manager.close() });
   let controller: ReplicaController | undefined;
   const metrics = new QueryMetrics();
-  const selection = new SelectionService(registry, new PolicyStateStore(store));
+  const selection = new SelectionService(registry, new PolicyStateStore(store, config.maxSelectionUids));
   const processor = new QueryProcessor(registry, (r, inputs) => rpc.predict(r, r.inputTypeCode, inputs), metrics, selection, {
     queue: {
       maxBatchSize: config.maxBatchSize, maxInflightPerReplica: config.maxInflightPerReplica, maxQueue: config.maxQueue,
-      maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: config.maxBatchWaitMs,
+      maxQueueBytes: config.maxQueueBytes, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: config.maxBatchWaitMs,
     },
     cacheBytes: config.cacheBytes,
   }, undefined, {
@@ -79,24 +131,33 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
     if (silent && r.replicaId) manager.markUnresponsive(r.replicaId, reason);
     processor.removeReplica(r);
   });
-  manager.on('replica-exit', (id, reason) => rpc.evictByReplicaId(id, reason));
+  manager.on('replica-exit', (id, reason) => {
+    // First the processor, so the batches the eviction fails are judged as possible queries of death.
+    processor.replicaExited(id, reason);
+    rpc.evictByReplicaId(id, reason);
+  });
   manager.on('replica-stopping', (id) => rpc.evictByReplicaId(id, 'replica is being stopped'));
+
+  const http = httpOptions(config, log); // body limit, timeouts, HTTPS
+  const queryApi = createQueryApi(processor, metrics, http, appKeys);
+  const adminApi = createAdminApi({ registry, manager, controller, measurements, processor, selection, readyTimeoutMs: config.readyTimeoutMs, tokens: adminTokens(config), appKeys }, http);
+  const drains = [drainable(queryApi), drainable(adminApi)];
+  // Ports are bound before any replica starts, so a port conflict launches nothing.
+  const queryUrl = await bind(() => listen(queryApi, config.host, config.queryPort), config.host, config.queryPort, 'query API');
+  undo.push({ what: 'query API', run: () => queryApi.close() });
+  const adminUrl = await bind(() => listen(adminApi, config.host, config.adminPort), config.host, config.adminPort, 'admin API');
+  undo.push({ what: 'admin API', run: () => adminApi.close() });
+  undo.push({ what: 'controller', run: () => controller!.close() });
   await controller.start();
 
-  const http = { bodyLimitBytes: config.bodyLimitBytes, log };
-  const queryApi = createQueryApi(processor, metrics, http);
-  const adminApi = createAdminApi({ registry, manager, controller, measurements, processor, selection, readyTimeoutMs: config.readyTimeoutMs }, http);
-  const queryUrl = await listen(queryApi, config.host, config.queryPort);
-  const adminUrl = await listen(adminApi, config.host, config.adminPort);
-
+  // Stopping: drain both APIs (in-flight queries finish or are answered, see http/drain.ts), then
+  // the controller, replicas, RPC and store in reverse order of starting, then the lock.
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
-      await Promise.allSettled([queryApi.close(), adminApi.close()]);
-      await controller!.close();
-      await manager.close();
-      await rpc.close();
-      await store.close();
+      await Promise.all(drains.map((d) => d.drain(config.drainTimeoutMs)));
+      await unwind(undo, log);
+      lock.release();
     })();
     return closed;
   };
@@ -104,15 +165,38 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
 }
 
 async function createBackend(config: ResolvedConfig, log: (msg: string) => void): Promise<ReplicaBackend> {
-  if (config.backend === 'local') return new ProcessBackend(config.dataDir);
+  if (config.backend === 'local') return new ProcessBackend(config.dataDir, log);
   const { DockerBackend } = await import('./manager/docker/docker-backend.ts');
   const owner = createHash('sha1').update(config.dataDir).digest('hex').slice(0, 12);
   return new DockerBackend({ dockerHost: config.dockerHost, image: config.dockerImage || undefined, owner, logDir: join(config.dataDir, 'logs'), log });
+}
+
+async function unwind(undo: Undo, log: (msg: string) => void): Promise<void> {
+  for (const step of undo.splice(0).reverse()) {
+    try {
+      await step.run();
+    } catch (e) {
+      log(`closing the ${step.what} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+}
+
+/** Runs a bind, turning the OS's refusal into one line that names the port and what it is for. */
+async function bind<T>(fn: () => Promise<T>, host: string, port: number, what: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'EADDRINUSE') throw new ServingError('UNAVAILABLE', `port ${port} (${what}) is already in use on ${host}`);
+    if (code === 'EACCES') throw new ServingError('UNAVAILABLE', `port ${port} (${what}) cannot be bound on ${host}: permission denied`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new ServingError('UNAVAILABLE', `cannot bind ${what} to ${host}: not an address of this machine`);
+    throw e;
+  }
 }
 
 async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
   await app.listen({ host, port });
   const addr = app.server.address();
   const actual = typeof addr === 'object' && addr ? addr.port : port;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+  return `${app.initialConfig.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`;
 }

@@ -2,7 +2,8 @@
  * Open-loop load generator, run in its own process (open-loop.ts spawns it): requests leave on a
  * fixed schedule (phases of constant rate), whether or not earlier ones were answered, so a slow
  * server faces the same arrivals a real client population would send. Keep-alive node:http Agent
- * with many sockets; single-input predicts with a different input every request; 127.0.0.1 only.
+ * with many sockets; single-input predicts with a different input every request (or, with
+ * `repeat`, a mix of repeated and fresh inputs); 127.0.0.1 only.
  *
  * Latency is measured from the request's scheduled time (not from when it left), so a generator
  * that falls behind shows up as latency instead of hiding it (no coordinated omission).
@@ -30,9 +31,18 @@ const errorSamples: string[] = [];
 const agent = new Agent({ keepAlive: true, maxSockets: cfg.maxSockets, maxFreeSockets: cfg.maxSockets, scheduling: 'fifo' });
 let pending = 0;
 
+/** Which input request i sends: its own, or (cfg.repeat) in turn one of the hot inputs, numbered before the fresh ones. */
+function inputIndex(i: number): number {
+  const r = cfg.repeat;
+  if (!r) return i;
+  const repeated = Math.floor((i + 1) * r.share) > Math.floor(i * r.share);
+  return repeated ? Math.floor(i * r.share) % r.hot : r.hot + i;
+}
+
 function body(i: number): string {
+  const n = inputIndex(i);
   const parts: string[] = new Array(cfg.width);
-  for (let k = 0; k < cfg.width; k++) parts[k] = String(cfg.inputBase + i * cfg.width + k);
+  for (let k = 0; k < cfg.width; k++) parts[k] = String(cfg.inputBase + n * cfg.width + k);
   return `{"input":[${parts.join(',')}]}`;
 }
 

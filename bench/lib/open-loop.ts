@@ -22,6 +22,12 @@ export interface OpenLoopConfig {
   width: number;
   /** First input value; inputs count up from it, so two runs never repeat an input. */
   inputBase: number;
+  /**
+   * Optional mix of repeated and fresh inputs: this share (0..1) of requests, evenly spread, sends
+   * one of `hot` inputs again (in turn); the others send an input never sent before. Without it
+   * every input is fresh.
+   */
+  repeat?: { share: number; hot: number };
   maxSockets: number;
   timeoutMs: number;
   /** After the schedule, how long to wait for the last answers. */

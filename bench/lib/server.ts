@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { startApp, type ClipperApp } from '../../src/app.ts';
 import type { UserConfig } from '../../src/config.ts';
 
+/** Artifact root '/': benchmarks deploy models written to the temp directory and the shared Spark fixtures. */
 export async function benchServer(cfg: UserConfig = {}): Promise<ClipperApp> {
-  return startApp({ dataDir: mkdtempSync(join(tmpdir(), 'clipper-bench-')), queryPort: 0, adminPort: 0, rpcPort: 0, ...cfg });
+  return startApp({ dataDir: mkdtempSync(join(tmpdir(), 'clipper-bench-')), queryPort: 0, adminPort: 0, rpcPort: 0, artifactRoot: '/', ...cfg });
 }
 
 export async function admin(app: ClipperApp, endpoint: string, body: unknown): Promise<any> {

@@ -6,7 +6,7 @@ Every message starts with an empty delimiter frame; integers are little-endian.
 Container -> frontend
     heartbeat      [""] [u32 2]
     registration   [""] [u32 0] [name] [version] [input type, decimal text] [u32 3]
-                   optionally [JSON {"extensions": [...]}]
+                   optionally [JSON {"extensions": [...], "replica_id": ..., "secret": ...}]
     response       [""] [u32 1] [msg id] [u64 header len] [header] [output]...
     response+status (extension "status", once the frontend accepted it)
                    [""] [u32 3] [msg id] [u64 header len] [header] [output]... [status bytes]
@@ -143,7 +143,7 @@ def encode_heartbeat() -> list[bytes]:
 
 def encode_registration(
     name: str, version: str, input_type: int, extensions: Sequence[str] = (),
-    replica_id: str | None = None,
+    replica_id: str | None = None, secret: str | None = None,
 ) -> list[bytes]:
     frames = [
         b"",
@@ -153,10 +153,12 @@ def encode_registration(
         str(input_type).encode("ascii"),
         _u32(RPC_VERSION),
     ]
-    if extensions or replica_id:
+    if extensions or replica_id or secret:
         extra = {"extensions": list(extensions)}
         if replica_id:
             extra["replica_id"] = replica_id  # lets a resource manager match process and replica
+        if secret:
+            extra["secret"] = secret  # proves the resource manager started this replica
         frames.append(json.dumps(extra).encode("utf-8"))
     return frames
 
@@ -334,6 +336,19 @@ def evaluate(predict: Callable[[list], list], inputs: list) -> list[tuple[int, b
 # --------------------------------------------------------------------------- client
 
 
+def _curve_client_keys(server_key: str) -> tuple[bytes, bytes, bytes]:
+    """(server public key, our public key, our secret key), all z85, for a CURVE client."""
+    if not zmq.has("curve"):
+        raise ConfigError(
+            "CLIPPER_RPC_SERVER_KEY is set but this libzmq has no CURVE support"
+        )
+    key = server_key.strip().encode("ascii", "replace")
+    if len(key) != 40:
+        raise ConfigError("CLIPPER_RPC_SERVER_KEY must be a 40-character z85 CurveZMQ public key")
+    public, secret = zmq.curve_keypair()
+    return key, public, secret
+
+
 def _env_seconds_from_ms(env, key: str, default: float) -> float:
     raw = env.get(key)
     if raw in (None, ""):
@@ -353,8 +368,14 @@ class ModelContainer:
     Arguments left as None are read from the environment (CLIPPER_MODEL_NAME,
     CLIPPER_MODEL_VERSION, CLIPPER_INPUT_TYPE, CLIPPER_IP, CLIPPER_PORT,
     CLIPPER_HEARTBEAT_MS, CLIPPER_FRONTEND_TIMEOUT_MS, CLIPPER_EXTENSIONS,
-    CLIPPER_REPLICA_ID, CLIPPER_PARENT_PID). Durations given as arguments are
-    in seconds; the environment variables are in milliseconds.
+    CLIPPER_REPLICA_ID, CLIPPER_REPLICA_SECRET, CLIPPER_RPC_SERVER_KEY,
+    CLIPPER_PARENT_PID). Durations given as arguments are in seconds; the
+    environment variables are in milliseconds.
+
+    ``secret`` is the per-replica secret the resource manager hands out; it is
+    sent in the registration's extension frame. ``server_key`` is the
+    frontend's CurveZMQ public key (z85): when set, the container makes its
+    own keypair and connects as a CURVE client.
     """
 
     def __init__(
@@ -370,6 +391,8 @@ class ModelContainer:
         heartbeat_timeout: float | None = None,
         extensions: Sequence[str] | None = None,
         replica_id: str | None = None,
+        secret: str | None = None,
+        server_key: str | None = None,
         parent_pid: int | None = None,
         env=None,
     ):
@@ -403,6 +426,9 @@ class ModelContainer:
             env, "CLIPPER_FRONTEND_TIMEOUT_MS", DEFAULT_HEARTBEAT_TIMEOUT
         )
         self.replica_id = replica_id if replica_id is not None else env.get("CLIPPER_REPLICA_ID") or None
+        self.secret = secret if secret is not None else env.get("CLIPPER_REPLICA_SECRET") or None
+        server_key = server_key if server_key is not None else env.get("CLIPPER_RPC_SERVER_KEY") or None
+        self.curve = _curve_client_keys(server_key) if server_key else None
         if parent_pid is None:
             raw = env.get("CLIPPER_PARENT_PID") or "0"
             try:
@@ -472,6 +498,11 @@ class ModelContainer:
         """One socket lifetime: returns on stop or after frontend silence (caller reconnects)."""
         sock = context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            server_key, public, secret = self.curve
+            sock.curve_serverkey = server_key
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
         sock.connect(self.address)
         self.sessions += 1
         self._status_enabled = False
@@ -489,7 +520,12 @@ class ModelContainer:
                     break
                 now = time.monotonic()
                 if now >= next_heartbeat:
-                    sock.send_multipart(encode_heartbeat())
+                    try:
+                        # never block: with no session (e.g. a CURVE handshake that keeps
+                        # failing) a blocking send would hang here, deaf to SIGTERM
+                        sock.send_multipart(encode_heartbeat(), zmq.NOBLOCK)
+                    except zmq.Again:
+                        pass
                     next_heartbeat = now + self.heartbeat_interval
                 if now - last_heard > self.heartbeat_timeout:
                     log.warning(
@@ -540,7 +576,8 @@ class ModelContainer:
             self._status_enabled = False  # renegotiated on every registration
             sock.send_multipart(
                 encode_registration(
-                    self.name, self.version, self.input_type, self.extensions, self.replica_id
+                    self.name, self.version, self.input_type, self.extensions, self.replica_id,
+                    self.secret,
                 )
             )
         elif kind == HB_EXTENSIONS_ACCEPTED:

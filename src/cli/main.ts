@@ -1,4 +1,5 @@
 /** The `clipper` command: a thin client of the admin/query APIs, plus `start` which runs the server. */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ClipperClient, ClipperHttpError } from '../client.ts';
@@ -21,6 +22,25 @@ const float = (v: string) => {
   if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number');
   return n;
 };
+const curve = (v: string): 'auto' | 'on' | 'off' => {
+  if (!['auto', 'on', 'off'].includes(v)) throw new InvalidArgumentError('must be one of auto, on, off');
+  return v as 'auto' | 'on' | 'off';
+};
+/** A secret or certificate from a file, as one trimmed string; an unreadable file is a one-line error. */
+function readSecretFile(flag: string, path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    console.error(`clipper: cannot start: ${flag} ${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    process.exit(1);
+  }
+  if (text === '') {
+    console.error(`clipper: cannot start: ${flag} ${path} is empty`);
+    process.exit(1);
+  }
+  return text;
+}
 const backend = (v: string): BackendKind => {
   if (!(BACKENDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${BACKENDS.join(', ')}`);
   return v as BackendKind;
@@ -50,14 +70,40 @@ program.command('start')
   .option('--start-timeout-ms <ms>', 'a replica not registered this long after it started is restarted (default 60000)', int)
   .option('--ready-timeout-ms <ms>', 'how long deploy and scale wait for replicas to be ready (default 30000)', int)
   .option('--stop-grace-ms <ms>', 'time a stopping replica gets before SIGKILL (default 3000)', int)
+  // Security and limits: docs/security.md explains each default.
+  .option('--admin-token <token>', 'admin API token with every right (default $CLIPPER_ADMIN_TOKEN; required off loopback)')
+  .option('--read-token <token>', 'admin API token that may only read (default $CLIPPER_READ_TOKEN)')
+  .option('--admin-token-file <file>', 'read the admin token from a file (keeps it out of `ps`)')
+  .option('--read-token-file <file>', 'read the read-only token from a file')
+  .option('--tls-cert <file>', 'PEM certificate chain: serve both APIs over HTTPS')
+  .option('--tls-key <file>', 'PEM private key for --tls-cert')
+  .option('--request-timeout-ms <ms>', 'a whole request must arrive within this (default 30000)', int)
+  .option('--headers-timeout-ms <ms>', 'request headers must arrive within this (default 10000)', int)
+  .option('--keep-alive-timeout-ms <ms>', 'idle kept-alive connections are closed after this (default 5000)', int)
+  .option('--drain-timeout-ms <ms>', 'on SIGTERM, in-flight queries get this long to finish (default 10000)', int)
+  .option('--rpc-curve <mode>', 'CurveZMQ on the RPC port: auto|on|off (default auto: on unless bound to loopback)', curve)
+  .option('--rpc-allow-plain', 'let containers register without the per-replica secret (default: only on loopback)')
+  .option('--no-rpc-allow-plain', 'refuse plain registrations even on loopback')
+  .option('--rpc-max-message-bytes <n>', 'largest RPC frame accepted (default 64 MiB)', int)
+  .option('--allow-command-runtime', 'allow `runtime: command` deployments (they run programs as this user)')
+  .option('--artifact-root <dir>', 'model_data_path must lie under this directory (default: the working directory)')
+  .option('--max-artifact-bytes <n>', 'largest artifact a deploy may copy (default 2 GiB)', int)
+  .option('--max-queue-bytes <n>', 'bytes of inputs a version queue holds before answering 503 (default 256 MiB)', int)
+  .option('--max-selection-uids <n>', 'per-user selection state kept per application (default 10000)', int)
   .option('--demo', 'deploy and link the example model')
   .action(async (o) => {
+    const adminToken = o.adminTokenFile !== undefined ? readSecretFile('--admin-token-file', o.adminTokenFile) : o.adminToken;
+    const readToken = o.readTokenFile !== undefined ? readSecretFile('--read-token-file', o.readTokenFile) : o.readToken;
     await runStart({
       dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit,
       cacheBytes: o.cacheBytes, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
       backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, warmVersions: o.warmVersions, onDemandIdleMs: o.onDemandIdleMs,
       measureIntervalMs: o.measureIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, predictTimeoutMs: o.predictTimeoutMs,
       startTimeoutMs: o.startTimeoutMs, readyTimeoutMs: o.readyTimeoutMs, stopGraceMs: o.stopGraceMs,
+      adminToken, readToken, tlsCert: o.tlsCert, tlsKey: o.tlsKey,
+      requestTimeoutMs: o.requestTimeoutMs, headersTimeoutMs: o.headersTimeoutMs, keepAliveTimeoutMs: o.keepAliveTimeoutMs, drainTimeoutMs: o.drainTimeoutMs,
+      rpcCurve: o.rpcCurve, rpcAllowPlain: o.rpcAllowPlain, rpcMaxMessageBytes: o.rpcMaxMessageBytes, allowCommandRuntime: o.allowCommandRuntime,
+      artifactRoot: o.artifactRoot, maxArtifactBytes: o.maxArtifactBytes, maxQueueBytes: o.maxQueueBytes, maxSelectionUids: o.maxSelectionUids,
     }, Boolean(o.demo));
   });
 
@@ -83,15 +129,31 @@ function clientCommand(cmd: Command, fn: (c: ClipperClient, json: boolean, ...ar
   return cmd
     .option('--admin-url <url>', 'admin API', process.env.CLIPPER_ADMIN_URL ?? 'http://127.0.0.1:1338')
     .option('--query-url <url>', 'query API', process.env.CLIPPER_QUERY_URL ?? 'http://127.0.0.1:1337')
+    // Secrets from the environment are read here, not given to commander as defaults, which --help would print.
+    .option('--token <token>', 'admin API token (default $CLIPPER_TOKEN)')
+    .option('--app-key <key>', 'key of an application that has keys, for predict (default $CLIPPER_APP_KEY)')
+    .option('--ca-cert <file>', 'trust this PEM certificate for HTTPS (e.g. a self-signed one; NODE_EXTRA_CA_CERTS works too)')
     .option('--json', 'machine-readable output')
     .action(async (...args: any[]) => {
-      const opts = args[args.length - 2] as { adminUrl: string; queryUrl: string; json?: boolean };
+      const opts = args[args.length - 2] as { adminUrl: string; queryUrl: string; json?: boolean; token?: string; appKey?: string; caCert?: string };
       try {
-        await fn(new ClipperClient(opts.adminUrl, opts.queryUrl), Boolean(opts.json), ...args.slice(0, -1));
+        let ca: Buffer | undefined;
+        if (opts.caCert !== undefined) {
+          try {
+            ca = readFileSync(opts.caCert);
+          } catch (e) {
+            throw new InvalidArgumentError(`--ca-cert ${opts.caCert} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          }
+        }
+        opts.token ||= process.env.CLIPPER_TOKEN;
+        opts.appKey ||= process.env.CLIPPER_APP_KEY;
+        const client = new ClipperClient(opts.adminUrl, opts.queryUrl, { token: opts.token || undefined, appKey: opts.appKey || undefined, ca });
+        await fn(client, Boolean(opts.json), ...args.slice(0, -1));
       } catch (e) {
         if (e instanceof ClipperHttpError) {
+          const hint = e.status === 401 && !opts.token && !opts.appKey ? ' (pass --token or set CLIPPER_TOKEN; for predict, --app-key)' : '';
           if (opts.json) console.log(JSON.stringify({ error: e.code, cause: e.message }));
-          else console.error(`error: ${e.code}: ${e.message}`);
+          else console.error(`error: ${e.code}: ${e.message}${hint}`);
           process.exitCode = 1;
         } else if (e instanceof InvalidArgumentError) {
           console.error(`error: ${e.message}`);

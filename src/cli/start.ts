@@ -1,24 +1,55 @@
-/** `clipper start`: runs the server in this process until SIGINT/SIGTERM; `--demo` deploys the example model. */
+/**
+ * `clipper start`: runs the server in this process until SIGINT/SIGTERM; `--demo` deploys the example model.
+ *
+ * A start that fails (port in use, data directory locked by another server, read-only or full)
+ * prints one line and exits 1; nothing is left behind (see startApp). The first SIGTERM or SIGINT
+ * drains — in-flight queries finish or are answered within drainTimeoutMs, new connections are
+ * refused — then stops replicas, closes the store and exits 0; a second one exits at once with 1
+ * (replicas then exit by themselves, as they do when the server is killed).
+ */
 import { join } from 'node:path';
 import { startApp, type ClipperApp } from '../app.ts';
 import type { UserConfig } from '../config.ts';
+import { isServingError } from '../errors.ts';
 import { REPO_ROOT } from '../manager/launch.ts';
 
 export async function runStart(cfg: UserConfig, demo: boolean): Promise<void> {
-  const app = await startApp(cfg, (msg) => console.error(`[clipper] ${msg}`));
+  let app: ClipperApp;
+  try {
+    app = await startApp(cfg, (msg) => console.error(`[clipper] ${msg}`));
+  } catch (e) {
+    console.error(`clipper: cannot start: ${oneLine(e)}`);
+    process.exit(1);
+  }
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      console.error(`[clipper] ${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
     stopping = true;
-    console.error(`[clipper] ${signal}: stopping replicas and closing the store`);
-    await app.close();
+    console.error(`[clipper] ${signal}: draining (up to ${app.config.drainTimeoutMs} ms), then stopping replicas and closing the store`);
+    try {
+      await app.close();
+    } catch (e) {
+      console.error(`[clipper] stopping failed: ${oneLine(e)}`);
+      process.exit(1);
+    }
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   console.log(`clipper: query API ${app.queryUrl}, admin API ${app.adminUrl}, rpc tcp://${app.config.host}:${app.rpcPort}, data ${app.config.dataDir}`);
-  if (demo) await deployDemo(app);
+  if (demo) await deployDemo(app).catch((e) => console.error(`[clipper] the demo model could not be deployed: ${oneLine(e)}`));
+}
+
+/** An error as one line: the message an operator can act on; the stack only with CLIPPER_DEBUG=1. */
+function oneLine(e: unknown): string {
+  if (process.env.CLIPPER_DEBUG === '1' && e instanceof Error && e.stack) console.error(e.stack);
+  const message = e instanceof Error ? e.message : String(e);
+  const code = isServingError(e) ? '' : (e as { code?: unknown } | null)?.code;
+  return `${message.split('\n')[0]}${typeof code === 'string' && !message.includes(code) ? ` (${code})` : ''}`;
 }
 
 async function deployDemo(app: ClipperApp): Promise<void> {

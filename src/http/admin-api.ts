@@ -12,7 +12,9 @@ import type { RegistryService } from '../registry/registry-service.ts';
 import {
   checkBool, checkInt, checkNumber, checkUid, checkName, checkObject, checkRuntime, checkString, checkStringList, checkVersion,
 } from '../registry/validation.ts';
+import type { AppKeys } from '../security/app-keys.ts';
 import { appView, containerView, machineView, modelView, scalingView, versionLoadView } from './admin-views.ts';
+import { guardAdminApi, type AdminTokens } from './auth.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
 
 export interface AdminDeps {
@@ -24,6 +26,9 @@ export interface AdminDeps {
   selection: SelectionService;
   /** How long deploy / set_model_version wait for replicas to register. */
   readyTimeoutMs: number;
+  /** Bearer tokens of the admin API (http/auth.ts) and the query API's per-application keys. */
+  tokens: AdminTokens;
+  appKeys: AppKeys;
 }
 
 const MAX_REPLICAS = 64;
@@ -33,6 +38,7 @@ const MAX_MEMORY_MB = 1024 * 1024;
 export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInstance {
   const { registry, manager, processor } = deps;
   const app = createHttpServer(opts);
+  guardAdminApi(app, deps.tokens);
   type Body = Record<string, unknown>;
   const post = (path: string, handler: (body: Body) => Promise<unknown> | unknown) =>
     app.post(`/admin/${path}`, async (req) => handler(checkObject(req.body ?? {})));
@@ -46,7 +52,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     return {
       at: new Date(snap.at).toISOString(),
       backend: manager.backend,
-      applications: registry.listApps().map((a) => appView(a, registry)),
+      applications: registry.listApps().map((a) => appView(a, registry, deps.appKeys)),
       models: registry.listVersions().map((v) => modelView(v, registry)),
       scaling: Object.fromEntries(registry.modelNames().map((m) => [m, scalingView(deps.controller.scaling(m))])),
       containers: manager.replicas().map((r) => containerView(r, usage.get(r.replicaId))),
@@ -66,7 +72,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       latencySloMicros: slo,
       overloadDefault: checkBool(b.overload_default, 'overload_default', false),
     });
-    return { success: true, application: appView(a, registry) };
+    return { success: true, application: appView(a, registry, deps.appKeys) };
   });
 
   post('delete_app', async (b) => {
@@ -76,10 +82,10 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
 
   post('get_all_applications', (b) => {
     const verbose = checkBool(b.verbose, 'verbose', false);
-    return registry.listApps().map((a) => (verbose ? appView(a, registry) : a.name));
+    return registry.listApps().map((a) => (verbose ? appView(a, registry, deps.appKeys) : a.name));
   });
 
-  post('get_application', (b) => appView(registry.requireApp(checkName(b.name ?? b.app_name, 'name')), registry));
+  post('get_application', (b) => appView(registry.requireApp(checkName(b.name ?? b.app_name, 'name')), registry, deps.appKeys));
 
   post('get_linked_models', (b) => {
     const name = checkName(b.app_name, 'app_name');
@@ -87,7 +93,9 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     return registry.linkedModels(name);
   });
 
-  post('add_model', async (b) => {
+  // Not through `post`: the request's address goes into the log of command-runtime registrations.
+  app.post('/admin/add_model', async (req) => {
+    const b = checkObject(req.body ?? {});
     const name = checkName(b.model_name, 'model_name');
     const version = checkVersion(b.model_version);
     const runtime = checkRuntime(b.runtime);
@@ -104,6 +112,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       replicas: checkInt(b.replicas, 'replicas', { min: 0, max: MAX_REPLICAS, fallback: 1 }),
       cpus: checkNumber(b.cpus, 'cpus', { min: 0, max: MAX_CPUS, fallback: 0 }),
       memoryMb: checkInt(b.memory_mb, 'memory_mb', { min: 0, max: MAX_MEMORY_MB, fallback: 0 }),
+      requestedBy: `the admin API client at ${req.ip}`,
     });
     const ready = await manager.waitReady(name, version, v.replicas, deps.readyTimeoutMs);
     return { success: true, ready, model: modelView(v, registry) };
@@ -208,7 +217,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
 
   post('set_selection_policy', async (b) => {
     const a = await deps.selection.setPolicy(checkName(b.app_name, 'app_name'), b.policy, b.params);
-    return { success: true, application: appView(a, registry), params: a.policyParams };
+    return { success: true, application: appView(a, registry, deps.appKeys), params: a.policyParams };
   });
 
   post('get_selection_state', async (b) => {
@@ -223,6 +232,14 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     const id = b.replica_id === undefined ? undefined : checkString(b.replica_id, 'replica_id');
     const tail = checkInt(b.tail, 'tail', { min: 1, max: 100_000, fallback: 200 });
     return { model_name: name, model_version: v.version, replicas: await manager.logs(name, v.version, id, tail) };
+  });
+
+  // Query API keys of an application (http/auth.ts); an empty list opens it. The keys are never shown.
+  post('set_app_keys', async (b) => {
+    const name = checkName(b.app_name, 'app_name');
+    registry.requireApp(name);
+    const count = await deps.appKeys.set(name, b.keys);
+    return { success: true, app_name: name, protected: count > 0, keys: count };
   });
 
   return app;

@@ -6,7 +6,8 @@ import type { MachineUsage } from '../measure/usage.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import type { Application, ModelVersion } from '../registry/types.ts';
 
-export function appView(a: Application, registry: RegistryService) {
+/** `keys` says whether the application's query API needs a key (the keys themselves are never shown). */
+export function appView(a: Application, registry: RegistryService, keys: { isProtected(app: string): boolean }) {
   return {
     name: a.name,
     input_type: a.inputType,
@@ -15,6 +16,7 @@ export function appView(a: Application, registry: RegistryService) {
     overload_default: a.overloadDefault,
     linked_models: registry.linkedModels(a.name),
     policy: a.policy,
+    protected: keys.isProtected(a.name),
   };
 }
 

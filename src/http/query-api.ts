@@ -4,10 +4,13 @@ import { ServingError } from '../errors.ts';
 import type { QueryMetrics } from '../query/metrics.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
 import { checkName, checkObject, checkUid, checkVersion } from '../registry/validation.ts';
+import type { AppKeys } from '../security/app-keys.ts';
+import { guardQueryApi } from './auth.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
 
-export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions): FastifyInstance {
+export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions, appKeys: AppKeys): FastifyInstance {
   const app = createHttpServer(opts);
+  guardQueryApi(app, appKeys);
 
   app.post<{ Params: { app: string } }>('/:app/predict', async (req) => {
     const name = checkName(req.params.app, 'application name');

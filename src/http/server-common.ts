@@ -1,25 +1,105 @@
 /**
  * What both HTTP frontends share: a fastify instance whose body parser accepts JSON under any
- * content type, and whose errors (ours, fastify's, unknown routes) are all JSON
- * `{"error": CODE, "cause": message}` with a 4xx/5xx — never a stack trace or a dropped connection.
+ * content type, and whose errors (ours, fastify's, unknown routes, broken or too slow clients) are
+ * all JSON `{"error": CODE, "cause": message}` with a 4xx/5xx — never a stack trace, and never a
+ * reset where an answer can still be given. Optionally HTTPS. Defaults: docs/security.md.
+ *
+ * Slow clients: the whole request must arrive within `requestMs` and its headers within
+ * `headersMs` (408 REQUEST_TIMEOUT, then the connection is closed); an idle kept-alive connection
+ * is closed after `keepAliveMs`.
+ *
+ * Oversized bodies: the parser stops buffering at the limit and the answer is 413. A client that
+ * is still sending would lose that answer to a TCP reset if the connection closed with its bytes
+ * unread, so before any answer is sent the rest of the request body is read and dropped — up to
+ * `drainBytes(limit)`; past that the answer goes out at once and the connection closes.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import Fastify, { type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { ResolvedConfig } from '../config.ts';
 import { ServingError, type ErrorCode } from '../errors.ts';
 import { HTTP_STATUS } from './status.ts';
 
-export interface HttpOptions { bodyLimitBytes: number; log?: (msg: string) => void }
+export interface HttpTimeouts {
+  /** The whole request (headers and body) must arrive within this (0 = no limit). */
+  requestMs: number;
+  /** The request headers must arrive within this (at most requestMs). */
+  headersMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  keepAliveMs: number;
+}
+
+export interface HttpOptions {
+  bodyLimitBytes: number;
+  log?: (msg: string) => void;
+  /** PEM certificate chain and key: the API is served over HTTPS. */
+  tls?: { cert: Buffer; key: Buffer };
+  timeouts?: HttpTimeouts;
+}
+
+/** The HTTP options from the resolved config; reads the TLS files, with a one-line error when they are unusable. */
+export function httpOptions(config: ResolvedConfig, log?: (msg: string) => void): HttpOptions {
+  const timeouts = { requestMs: config.requestTimeoutMs, headersMs: config.headersTimeoutMs, keepAliveMs: config.keepAliveTimeoutMs };
+  return { bodyLimitBytes: config.bodyLimitBytes, log, timeouts, tls: readTls(config.tlsCert, config.tlsKey) };
+}
+
+export function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } | undefined {
+  if (certPath === '' && keyPath === '') return undefined;
+  if (certPath === '' || keyPath === '') throw new ServingError('INVALID_INPUT', 'HTTPS needs both --tls-cert and --tls-key');
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new ServingError('INVALID_INPUT', `${flag} ${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const tls = { cert: read('--tls-cert', certPath), key: read('--tls-key', keyPath) };
+  try {
+    createSecureContext(tls);
+  } catch (e) {
+    // OpenSSL's reason (e.g. "key values mismatch"), never the files' contents.
+    throw new ServingError('INVALID_INPUT', `--tls-cert ${certPath} and --tls-key ${keyPath} are not a usable PEM certificate and key: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return tls;
+}
+
+/** Bytes of an unwanted request body read and dropped so that the client gets its answer. */
+export function drainBytes(bodyLimitBytes: number): number {
+  return Math.max(256 * 1024 * 1024, 4 * bodyLimitBytes);
+}
 
 export function createHttpServer(opts: HttpOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: opts.bodyLimitBytes, logger: false, return503OnClosing: true, forceCloseConnections: true });
+  const t = opts.timeouts ?? { requestMs: 0, headersMs: 0, keepAliveMs: 5000 };
+  // Node requires headersTimeout <= requestTimeout, and checks both every connectionsCheckingInterval
+  // (30 s by default, which would let a slow client overstay by that much).
+  const headersMs = t.requestMs > 0 && (t.headersMs === 0 || t.headersMs > t.requestMs) ? t.requestMs : t.headersMs;
+  const shortest = Math.min(...[t.requestMs, headersMs].filter((ms) => ms > 0), 4000);
+  const serverOptions = { requestTimeout: t.requestMs, headersTimeout: headersMs, connectionsCheckingInterval: Math.max(50, Math.floor(shortest / 4)) };
+  const app = Fastify({
+    bodyLimit: opts.bodyLimitBytes, logger: false, return503OnClosing: true, forceCloseConnections: true,
+    requestTimeout: t.requestMs, keepAliveTimeout: t.keepAliveMs,
+    // No socket inactivity timeout: a socket is rightly silent while a long query or deploy runs.
+    connectionTimeout: 0,
+    ...(opts.tls ? { https: { ...serverOptions, ...opts.tls } } : { http: serverOptions }),
+    clientErrorHandler: answerClientError,
+    // An HTTPS server is an http.Server to everything here, so both are typed as the default instance.
+  } as FastifyHttpOptions<Server>);
+
+  // Which response (if any) a socket is writing, so a client error answers only between responses.
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    responses.set(req.socket, res);
+    // Forget it once sent: a kept-alive socket would otherwise hold the last request (and its body).
+    res.once('close', () => { if (responses.get(req.socket) === res) responses.delete(req.socket); });
+  });
+
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
-    if (text.length === 0) return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (e) {
-      done(new ServingError('MALFORMED_JSON', `request body is not valid JSON: ${(e as Error).message}`) as unknown as FastifyError, undefined);
-    }
+  app.addContentTypeParser('*', (_req, payload, done) => readJson(payload as IncomingMessage, opts.bodyLimitBytes, done));
+  const drainLimit = drainBytes(opts.bodyLimitBytes);
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!req.raw.complete && !(await discardRest(req.raw, drainLimit)) && !reply.raw.headersSent) reply.header('connection', 'close');
+    return payload;
   });
   app.setErrorHandler((err: FastifyError | ServingError, _req, reply) => {
     if (err instanceof ServingError) return sendError(reply, err.code, err.message);
@@ -29,6 +109,85 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 'ROUTE_NOT_FOUND', `no route for ${req.method} ${req.url.slice(0, 200)}`));
   return app;
+}
+
+const responses = new WeakMap<Socket, ServerResponse>();
+
+/** Reads a JSON body, stopping at the limit (the rest is dropped by the onSend hook before the 413 goes out). */
+function readJson(payload: IncomingMessage, limit: number, done: (err: Error | null, body?: unknown) => void): void {
+  const tooLarge = () => new ServingError('BODY_TOO_LARGE', `request body is larger than ${limit} bytes`);
+  if (Number(payload.headers['content-length']) > limit) return done(tooLarge());
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const finish = (err: Error | null, body?: unknown) => {
+    payload.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    done(err, body);
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) finish(tooLarge());
+    else chunks.push(chunk);
+  };
+  const onEnd = () => {
+    const text = Buffer.concat(chunks, size).toString('utf8');
+    if (text.length === 0) return finish(null, undefined);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (e) {
+      return finish(new ServingError('MALFORMED_JSON', `request body is not valid JSON: ${(e as Error).message}`));
+    }
+    finish(null, body);
+  };
+  const onError = (e: Error) => finish(new ServingError('INVALID_INPUT', `the request body was cut off: ${e.message}`));
+  const onClose = () => onError(new Error('connection closed'));
+  payload.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  payload.resume();
+}
+
+/** Reads and drops what is left of a request body; false when more than `maxBytes` remain (or were announced). */
+function discardRest(req: IncomingMessage, maxBytes: number): Promise<boolean> {
+  if (req.destroyed) return Promise.resolve(false);
+  if (Number(req.headers['content-length']) > maxBytes) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let dropped = 0;
+    const finish = (drained: boolean) => {
+      req.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onClose);
+      resolve(drained);
+    };
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > maxBytes) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onClose = () => finish(req.complete);
+    req.on('data', onData).on('end', onEnd).on('close', onClose).on('error', onClose);
+    req.resume();
+  });
+}
+
+/**
+ * Node's `clientError`: a request that timed out (408) or cannot be parsed (400). The answer is
+ * written only when no response is under way on the socket, then the connection is closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const res = responses.get(socket);
+  if (socket.writable && (!res || !res.headersSent || res.writableEnded)) {
+    const [code, cause]: [ErrorCode, string] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? ['REQUEST_TIMEOUT', 'the request did not arrive in time (headers or body too slow); the connection is closed']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? ['INVALID_INPUT', 'the request headers are too large']
+        : ['INVALID_INPUT', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`];
+    const body = JSON.stringify({ error: code, cause });
+    const status = HTTP_STATUS[code];
+    const reason = status === 408 ? 'Request Timeout' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    // A client that neither reads nor closes is cut off after a grace period.
+    setTimeout(() => socket.destroy(), 2000).unref();
+    return;
+  }
+  socket.destroy();
 }
 
 function fastifyCode(err: FastifyError): ErrorCode {

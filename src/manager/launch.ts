@@ -1,9 +1,9 @@
 /** How each runtime's container process is started: program, arguments and environment. */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { INPUT_TYPE_CODE } from '../registry/input-types.ts';
 import { ServingError } from '../errors.ts';
 import type { ModelVersion } from '../registry/types.ts';
+import { replicaSecret, type RpcEndpoint } from '../rpc/replica-auth.ts';
 import type { ResourceLimits } from './container-manager.ts';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,23 +20,30 @@ function nodeEntry(file: string): Pick<LaunchSpec, 'command' | 'args'> {
 /**
  * The environment every replica gets, wherever it runs. `modelPath` is where the artifact is seen
  * from inside the replica (the copied artifact locally; a mount point in a container).
+ * `rpc` is the RPC server's endpoint (RpcServer.endpoint(), handed through the supervisor and the
+ * backend unchanged): with its `auth`, the replica gets its own secret and, when the port speaks
+ * CurveZMQ, the server's public key.
+ * `CLIPPER_INPUT_TYPE` is the type's name, as Clipper's managers set it (its containers read "3"
+ * as an unknown type).
  */
-export function replicaEnv(v: ModelVersion, rpc: { host: string; port: number }, replicaId: string, limits: ResourceLimits, modelPath = v.artifactPath): Record<string, string> {
+export function replicaEnv(v: ModelVersion, rpc: RpcEndpoint, replicaId: string, limits: ResourceLimits, modelPath = v.artifactPath): Record<string, string> {
   const env: Record<string, string> = {
     CLIPPER_MODEL_NAME: v.name,
     CLIPPER_MODEL_VERSION: v.version,
-    CLIPPER_INPUT_TYPE: String(INPUT_TYPE_CODE[v.inputType]),
+    CLIPPER_INPUT_TYPE: v.inputType,
     CLIPPER_IP: rpc.host === '0.0.0.0' ? '127.0.0.1' : rpc.host,
     CLIPPER_PORT: String(rpc.port),
     CLIPPER_MODEL_PATH: modelPath,
     CLIPPER_REPLICA_ID: replicaId,
   };
+  if (rpc.auth) env.CLIPPER_REPLICA_SECRET = replicaSecret(rpc.auth.replicaKey, replicaId, v.name, v.version);
+  if (rpc.auth?.serverKey) env.CLIPPER_RPC_SERVER_KEY = rpc.auth.serverKey;
   // onnxruntime's intra-op pool: as many threads as the replica has whole cores.
   if (limits.cpus > 0) env.CLIPPER_ONNX_INTRA_OP_THREADS = String(Math.max(1, Math.floor(limits.cpus)));
   return env;
 }
 
-export function launchSpec(v: ModelVersion, rpc: { host: string; port: number }, replicaId: string, limits: ResourceLimits): LaunchSpec {
+export function launchSpec(v: ModelVersion, rpc: RpcEndpoint, replicaId: string, limits: ResourceLimits): LaunchSpec {
   const env = { ...replicaEnv(v, rpc, replicaId, limits), CLIPPER_PARENT_PID: String(process.pid) };
   const cwd = v.artifactPath ? dirname(v.artifactPath) : REPO_ROOT;
   switch (v.runtime) {

@@ -15,7 +15,7 @@ export class QueryMetrics {
   readonly queueTime = new Histogram({ name: 'clipper_queue_time_seconds', help: 'Time an input waited in its version queue', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly batchSize = new Histogram({ name: 'clipper_batch_size', help: 'Inputs per batch sent to a replica', labelNames: ['model'], buckets: BATCH_BUCKETS, registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'clipper_queue_depth', help: 'Inputs waiting in a version queue', labelNames: ['model'], registers: [this.registry] });
-  readonly dropped = new Counter({ name: 'clipper_dropped_total', help: 'Inputs dropped before sending (deadline passed, or queue full)', labelNames: ['model', 'reason'], registers: [this.registry] });
+  readonly dropped = new Counter({ name: 'clipper_dropped_total', help: 'Inputs not sent to a model: deadline passed, queue full, shed under overload, or quarantined as a query of death', labelNames: ['model', 'reason'], registers: [this.registry] });
   readonly cacheHits = new Counter({ name: 'clipper_cache_hits_total', help: 'Prediction cache hits', labelNames: ['model'], registers: [this.registry] });
   readonly cacheMisses = new Counter({ name: 'clipper_cache_misses_total', help: 'Prediction cache misses', labelNames: ['model'], registers: [this.registry] });
   readonly replicas = new Gauge({ name: 'clipper_ready_replicas', help: 'Replicas registered and ready', labelNames: ['model'], registers: [this.registry] });

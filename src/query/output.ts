@@ -2,7 +2,10 @@
 const JSON_START = /^[\s]*[{["\-0-9tfn]/;
 
 export function decodeOutput(buf: Buffer): unknown {
-  const text = buf.toString('utf8');
+  return decodeOutputText(buf.toString('utf8'));
+}
+
+export function decodeOutputText(text: string): unknown {
   if (!JSON_START.test(text)) return text;
   try {
     return JSON.parse(text);

@@ -2,33 +2,85 @@
  * Selection-policy state per application, and per (application, uid) for contextual selection:
  * kept in memory for the hot path, written through to the store so it survives restarts and is
  * shared by frontends that share a store.
+ *
+ * Per-uid states are bounded: at most `maxUidsPerApp` per application, the least recently used
+ * evicted first, from memory and (when the store can delete) from the store. An evicted user
+ * starts again from the application's state, as a new user does.
  */
-import type { Store } from '../store/store.ts';
+
+/** The part of the registry store this needs. */
+export interface StateStore {
+  getState(key: string): Promise<string | undefined>;
+  putState(key: string, value: string): Promise<void>;
+  /** Without it, evicted uids leave memory but stay in the store. */
+  deleteState?(key: string): Promise<void>;
+}
+
+/** Whose state: an application's (under one policy), or one of its users'. */
+export interface StateRef { app: string; policy: string; uid?: string }
 
 export class PolicyStateStore {
-  private readonly cache = new Map<string, unknown>();
+  private readonly shared = new Map<string, unknown>();
+  /** Per application: key → state, in recency order (a use moves the key to the end). */
+  private readonly users = new Map<string, Map<string, unknown>>();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: StateStore, private readonly maxUidsPerApp = 10_000) {}
 
-  static key(app: string, policy: string, uid?: string): string {
-    return uid === undefined ? `app/${app}/${policy}` : `app/${app}/${policy}/uid/${encodeURIComponent(uid)}`;
+  static key(ref: StateRef): string {
+    const base = `app/${ref.app}/${ref.policy}`;
+    return ref.uid === undefined ? base : `${base}/uid/${encodeURIComponent(ref.uid)}`;
   }
 
-  async get<S>(key: string, init: () => S): Promise<S> {
-    if (this.cache.has(key)) return this.cache.get(key) as S;
+  async get<S>(ref: StateRef, init: () => S): Promise<S> {
+    const key = PolicyStateStore.key(ref);
+    const mem = this.memoryOf(ref);
+    if (mem.has(key)) {
+      const state = mem.get(key) as S;
+      if (ref.uid !== undefined) this.remember(ref, key, state);
+      return state;
+    }
     const text = await this.store.getState(key);
     const state = text === undefined ? init() : (JSON.parse(text) as S);
-    this.cache.set(key, state);
+    this.remember(ref, key, state);
     return state;
   }
 
-  async put(key: string, state: unknown): Promise<void> {
-    this.cache.set(key, state);
+  async put(ref: StateRef, state: unknown): Promise<void> {
+    const key = PolicyStateStore.key(ref);
+    this.remember(ref, key, state);
     await this.store.putState(key, JSON.stringify(state));
+  }
+
+  /** Per-uid states held in memory for an application. */
+  uidCount(app: string): number {
+    return this.users.get(app)?.size ?? 0;
   }
 
   /** Forget an application's cached states (its policy changed, or it was deleted). */
   forgetApp(app: string): void {
-    for (const k of this.cache.keys()) if (k.startsWith(`app/${app}/`)) this.cache.delete(k);
+    this.users.delete(app);
+    for (const k of this.shared.keys()) if (k.startsWith(`app/${app}/`)) this.shared.delete(k);
+  }
+
+  private memoryOf(ref: StateRef): Map<string, unknown> {
+    if (ref.uid === undefined) return this.shared;
+    let m = this.users.get(ref.app);
+    if (!m) this.users.set(ref.app, (m = new Map()));
+    return m;
+  }
+
+  private remember(ref: StateRef, key: string, state: unknown): void {
+    const mem = this.memoryOf(ref);
+    if (ref.uid === undefined) {
+      mem.set(key, state);
+      return;
+    }
+    mem.delete(key);
+    mem.set(key, state);
+    for (const old of mem.keys()) {
+      if (mem.size <= this.maxUidsPerApp) break;
+      mem.delete(old);
+      this.store.deleteState?.(old).catch(() => {});
+    }
   }
 }

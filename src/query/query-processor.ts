@@ -1,21 +1,25 @@
 /**
  * The hot path: an application's query → selected model version → its queue → answer,
  * within the application's latency SLO or the default output with the reason.
- * Learns about replicas from RPC events (addReplica/removeReplica), never from the manager.
+ * Learns about replicas from events that app.ts passes on — addReplica/removeReplica from the RPC,
+ * replicaExited from the resource manager — and calls neither.
  */
 import { ServingError } from '../errors.ts';
-import { encodeInput } from '../registry/input-types.ts';
+import { checkDepth, encodeInput } from '../registry/input-types.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import { versionKey, type Application, type ModelVersion } from '../registry/types.ts';
 import type { Replica } from '../rpc/replica.ts';
 import { DEFAULT_BATCH_CONFIG } from './batching/batch-size-policy.ts';
 import { VersionQueue, type SendBatch, type VersionQueueOptions } from './batching/version-queue.ts';
+import { classifyExit } from './batching/loss-policy.ts';
 import { PredictionCache } from './cache/prediction-cache.ts';
+import { InputFlights } from './input-flights.ts';
+import { DEFAULT_QUARANTINE, Quarantine, type QuarantineOptions } from './quarantine.ts';
 import type { SelectionService } from './selection-service.ts';
 import { appMetrics, modelMetrics, type AppMetrics, type ModelMetrics, type QueryMetrics } from './metrics.ts';
 import { systemClock, type Clock, type TimerHandle } from '../clock.ts';
 import type { VersionInterval } from './batching/version-load.ts';
-import type { Task, TaskResult } from './task.ts';
+import type { TaskResult } from './task.ts';
 
 export interface Prediction {
   query_id: number;
@@ -32,6 +36,8 @@ export interface QueryOptions {
   queue: Omit<VersionQueueOptions, 'batch'> & { maxBatchSize: number };
   /** Prediction cache size per server; 0 turns the cache (and in-flight sharing) off. */
   cacheBytes: number;
+  /** Queries of death remembered (see quarantine.ts). */
+  quarantine?: QuarantineOptions;
 }
 
 /** What the query processor may learn about replicas it does not have yet (from the resource manager, through app.ts). */
@@ -56,17 +62,9 @@ export interface VersionLoadSample {
 }
 
 export const DEFAULT_QUERY_OPTIONS: QueryOptions = {
-  queue: { maxBatchSize: DEFAULT_BATCH_CONFIG.max, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: 0 },
+  queue: { maxBatchSize: DEFAULT_BATCH_CONFIG.max, maxInflightPerReplica: 1, maxQueue: 100_000, maxQueueBytes: 256 * 1024 * 1024, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: 0 },
   cacheBytes: 64 * 1024 * 1024,
 };
-
-/** One model call shared by identical inputs in flight; abandoned when nobody waits any more. */
-interface Flight {
-  input: Buffer;
-  listeners: Set<(r: TaskResult) => void>;
-  task: Task;
-  leave(listener: (r: TaskResult) => void): void;
-}
 
 export interface PredictRequest { app: string; inputs: unknown[]; version?: string; uid?: string }
 
@@ -74,8 +72,9 @@ export class QueryProcessor {
   private readonly queues = new Map<string, VersionQueue>();
   private readonly queueMetrics = new Map<string, ModelMetrics>();
   private readonly appMetricsCache = new Map<string, AppMetrics>();
-  private readonly flights = new Map<string, Flight>();
+  private readonly flights: InputFlights;
   private readonly cache: PredictionCache;
+  private readonly quarantine: Quarantine;
   private nextQueryId = 0;
 
   constructor(
@@ -88,13 +87,19 @@ export class QueryProcessor {
     private readonly prospects: ReplicaProspects = { demand: () => {}, starting: () => false },
   ) {
     this.cache = new PredictionCache(opts.cacheBytes);
+    this.quarantine = new Quarantine(clock, opts.quarantine ?? DEFAULT_QUARANTINE);
+    this.flights = new InputFlights(this.cache, this.quarantine);
     registry.on('version-deleted', (v: ModelVersion) => {
       const key = versionKey(v.name, v.version);
       this.queues.get(key)?.close(`model version ${key} was deleted`);
       this.queues.delete(key);
       this.cache.dropVersion(key);
+      this.quarantine.dropVersion(key);
     });
-    registry.on('version-added', (v: ModelVersion) => this.cache.dropVersion(versionKey(v.name, v.version)));
+    registry.on('version-added', (v: ModelVersion) => {
+      this.cache.dropVersion(versionKey(v.name, v.version));
+      this.quarantine.dropVersion(versionKey(v.name, v.version));
+    });
   }
 
   addReplica(r: Replica): void {
@@ -111,6 +116,16 @@ export class QueryProcessor {
     if (q.replicaCount === 0 && !this.prospects.starting(r.modelName, r.modelVersion)) {
       q.failWaiting(`no replica of ${q.key} is running and none is starting`);
     }
+  }
+
+  /**
+   * A replica's process ended without being asked to (`reason`: the backend's exit text). Call
+   * before the RPC lets it go, so the batches it held are judged as possible queries of death
+   * (batching/loss-policy.ts) rather than retried on the next replica.
+   */
+  replicaExited(replicaId: string, reason: string): void {
+    const cause = classifyExit(reason);
+    for (const q of this.queues.values()) q.replicaLost(replicaId, cause, reason);
   }
 
   queueStats(): Array<{ model: string; depth: number; replicas: number; batchSizes: number[] }> {
@@ -176,6 +191,7 @@ export class QueryProcessor {
     if (models.length === 0) throw new ServingError('NO_LINKED_MODEL', `no model is linked to application ${app.name}`);
     const [encoded] = this.encodeAll(app, [input]);
     if (encoded instanceof ServingError) throw encoded;
+    checkDepth(label, 'label');
     const waitMs = Math.max(1000, (app.latencySloMicros / 1000) * 10);
     const deadline = this.clock.now() + waitMs;
     const results = await Promise.all(models.map((m) => this.runOnVersion(app, this.registry.requireVersion(m), [encoded!], deadline, waitMs)));
@@ -193,7 +209,7 @@ export class QueryProcessor {
       try {
         return encodeInput(app.inputType, x);
       } catch (e) {
-        return e as ServingError;
+        return e instanceof ServingError ? e : new ServingError('INVALID_INPUT', `input could not be read: ${(e as Error).message}`);
       }
     });
   }
@@ -303,7 +319,7 @@ export class QueryProcessor {
           if (--pending === 0 && !submitting && !finished) finish();
         };
         try {
-          const cancel = this.submit(q, e, deadline, now, done);
+          const cancel = this.flights.submit(q, this.modelMetricsFor(q.key), e, deadline, now, done);
           if (cancel) cancels.push(cancel);
         } catch (err) {
           const se = err as ServingError;
@@ -326,58 +342,9 @@ export class QueryProcessor {
         }
         q.load.late(late);
         finish();
+        if (q.replicaCount === 0) q.releaseDead(false);
       }, Math.max(0, deadline - this.clock.now()));
     });
-  }
-
-  /**
-   * Answers one input from the cache, joins an identical input already in flight, or queues it.
-   * Returns how to stop waiting (undefined when answered at once). Throws QUEUE_FULL.
-   */
-  private submit(q: VersionQueue, input: Buffer, deadline: number, now: number, done: (r: TaskResult) => void): (() => void) | undefined {
-    if (!this.cache.enabled) {
-      const task: Task = { input, deadline, enqueuedAt: now, attempts: 0, abandoned: false, done };
-      q.enqueue(task);
-      return () => { task.abandoned = true; };
-    }
-    const mm = this.modelMetricsFor(q.key);
-    const key = PredictionCache.key(q.key, input);
-    const hit = this.cache.get(key, q.key, input);
-    if (hit) {
-      mm.cacheHits.inc();
-      done({ ok: true, value: hit.value });
-      return undefined;
-    }
-    mm.cacheMisses.inc();
-    const twin = this.flights.get(key);
-    if (twin && twin.input.equals(input)) {
-      twin.listeners.add(done);
-      twin.task.deadline = Math.max(twin.task.deadline, deadline);
-      return () => twin.leave(done);
-    }
-    const flights = this.flights;
-    const cache = this.cache;
-    const flight: Flight = {
-      input,
-      listeners: new Set([done]),
-      task: {
-        input, deadline, enqueuedAt: now, attempts: 0, abandoned: false,
-        done: (r) => {
-          if (flights.get(key) === flight) flights.delete(key);
-          if (r.ok) cache.put(key, q.key, input, r.value, r.bytes ?? 0);
-          for (const l of flight.listeners) l(r);
-        },
-      },
-      leave(l) {
-        flight.listeners.delete(l);
-        if (flight.listeners.size > 0) return;
-        flight.task.abandoned = true;
-        if (flights.get(key) === flight) flights.delete(key);
-      },
-    };
-    q.enqueue(flight.task);
-    if (!twin) flights.set(key, flight);
-    return () => flight.leave(done);
   }
 
   private modelMetricsFor(key: string): ModelMetrics {

@@ -7,7 +7,7 @@
 import { ServingError } from '../errors.ts';
 import type { Application } from '../registry/types.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
-import { PolicyStateStore } from './policy-state.ts';
+import type { PolicyStateStore, StateRef } from './policy-state.ts';
 import { getPolicy, POLICY_NAMES } from './selection/index.ts';
 import type { Selection, SelectionPolicy } from './selection/types.ts';
 
@@ -63,17 +63,17 @@ export class SelectionService {
     return getPolicy(app.policy);
   }
 
-  private async stateFor(app: Application, models: string[], uid: string | undefined): Promise<{ key: string; state: unknown }> {
+  private async stateFor(app: Application, models: string[], uid: string | undefined): Promise<{ ref: StateRef; state: unknown }> {
     const policy = this.policyOf(app);
     const init = () => policy.init(models, app.policyParams);
+    const shared: StateRef = { app: app.name, policy: app.policy };
     if (uid !== undefined && LEARNING.has(app.policy)) {
-      const key = PolicyStateStore.key(app.name, app.policy, uid);
-      const global = await this.states.get(PolicyStateStore.key(app.name, app.policy), init);
+      const ref: StateRef = { ...shared, uid };
+      const global = await this.states.get(shared, init);
       // A new user starts from what the application has learned so far.
-      return { key, state: await this.states.get(key, () => structuredClone(global)) };
+      return { ref, state: await this.states.get(ref, () => structuredClone(global)) };
     }
-    const key = PolicyStateStore.key(app.name, app.policy);
-    return { key, state: await this.states.get(key, init) };
+    return { ref: shared, state: await this.states.get(shared, init) };
   }
 
   async select(app: Application, models: string[], uid: string | undefined): Promise<Selection> {
@@ -93,7 +93,7 @@ export class SelectionService {
     const policy = this.policyOf(app);
     const targets = [await this.stateFor(app, models, undefined)];
     if (uid !== undefined && LEARNING.has(app.policy)) targets.push(await this.stateFor(app, models, uid));
-    for (const t of targets) await this.states.put(t.key, policy.update(t.state, feedback, label, app.policyParams));
+    for (const t of targets) await this.states.put(t.ref, policy.update(t.state, feedback, label, app.policyParams));
   }
 
   async state(app: Application, uid: string | undefined): Promise<Record<string, unknown>> {

@@ -1,5 +1,6 @@
 /** The five Clipper input types, their RPC codes, aliases and JSON → wire encoding. */
 import { ServingError } from '../errors.ts';
+import { describeValue } from './validation.ts';
 
 export const INPUT_TYPES = ['bytes', 'ints', 'floats', 'doubles', 'strings'] as const;
 export type InputType = (typeof INPUT_TYPES)[number];
@@ -20,7 +21,7 @@ export function parseInputType(value: unknown): InputType {
     const t = ALIASES[value.trim().toLowerCase()];
     if (t) return t;
   }
-  throw new ServingError('INVALID_INPUT', `input_type must be one of ${INPUT_TYPES.join(', ')} (got ${JSON.stringify(value)})`);
+  throw new ServingError('INVALID_INPUT', `input_type must be one of ${INPUT_TYPES.join(', ')} (got ${describeValue(value)})`);
 }
 
 export function inputTypeFromCode(code: number): InputType | undefined {
@@ -35,7 +36,10 @@ export function encodeInput(type: InputType, value: unknown): Buffer {
   switch (type) {
     case 'strings':
       if (typeof value === 'string') return Buffer.from(value, 'utf8');
-      if (value !== null && typeof value === 'object') return Buffer.from(JSON.stringify(value), 'utf8');
+      if (value !== null && typeof value === 'object') {
+        checkDepth(value, 'input');
+        return Buffer.from(JSON.stringify(value), 'utf8');
+      }
       throw new ServingError('INVALID_INPUT', `input must be a string (or a JSON object/array) for a strings application, got ${describe(value)}`);
     case 'bytes':
       if (typeof value !== 'string') throw new ServingError('INVALID_INPUT', `input must be a base64 string for a bytes application, got ${describe(value)}`);
@@ -49,6 +53,26 @@ export function encodeInput(type: InputType, value: unknown): Buffer {
       return numeric(value, type, Float32Array);
     case 'doubles':
       return numeric(value, type, Float64Array);
+  }
+}
+
+/** How deeply a JSON value may nest where it is converted to text (strings inputs, labels). */
+export const MAX_JSON_DEPTH = 100;
+
+/**
+ * Throws INVALID_INPUT when `value` nests arrays/objects deeper than MAX_JSON_DEPTH. Iterative:
+ * a 100,000-deep value (which JSON.parse accepts) would overflow the stack of any recursive walk,
+ * JSON.stringify's included.
+ */
+export function checkDepth(value: unknown, field: string): void {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= MAX_JSON_DEPTH) {
+      throw new ServingError('INVALID_INPUT', `${field} nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep (the limit)`);
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
   }
 }
 

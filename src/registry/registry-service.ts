@@ -10,7 +10,8 @@
 import { EventEmitter } from 'node:events';
 import { ServingError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
-import { removeArtifact, storeArtifact } from './artifacts.ts';
+import { inspectArtifact } from './artifact-source.ts';
+import { removeArtifact, storeArtifact, sweepPartialArtifacts } from './artifacts.ts';
 import type { InputType } from './input-types.ts';
 import { versionKey, type Application, type ModelVersion, type Runtime } from './types.ts';
 
@@ -19,6 +20,19 @@ export interface NewVersion {
   name: string; version: string; inputType: InputType; labels: string[]; runtime: Runtime;
   containerName: string; modelDataPath: string | undefined; batchSize: number; replicas: number;
   cpus?: number; memoryMb?: number;
+  /** Who asked (for the log of command-runtime registrations), e.g. the client's address. */
+  requestedBy?: string;
+}
+/** What a registration may read and run: the operator's choices at start. */
+export interface RegistryOptions {
+  /** Where the registry keeps its copies of artifacts (inside the data directory). */
+  artifactDir: string;
+  /** A `model_data_path` must lie under this directory. */
+  artifactRoot: string;
+  maxArtifactBytes: number;
+  /** `runtime: command` runs a program of the caller's choosing; refused (FORBIDDEN) unless true. */
+  allowCommandRuntime: boolean;
+  log: (msg: string) => void;
 }
 /** Checks a copied artifact for its runtime at deploy time; throws ARTIFACT_INVALID saying what is wrong. */
 export type ArtifactCheck = (runtime: Runtime, artifactPath: string, v: NewVersion) => Promise<void>;
@@ -29,10 +43,12 @@ export class RegistryService extends EventEmitter {
   private current = new Map<string, string>();
   private links = new Map<string, string[]>();
   private autoscale = new Map<string, Record<string, unknown>>();
+  /** Versions being registered (copy, check, store in flight): a second registration of one is refused at once. */
+  private pending = new Map<string, NewVersion>();
 
   constructor(
     private readonly store: Store,
-    private readonly artifactRoot: string,
+    private readonly opts: RegistryOptions,
     private readonly checkArtifact: ArtifactCheck = async () => {},
   ) {
     super();
@@ -45,6 +61,7 @@ export class RegistryService extends EventEmitter {
     for (const [m, v] of Object.entries(s.currentVersions)) this.current.set(m, v);
     for (const l of s.links) this.links.set(l.appName, [...(this.links.get(l.appName) ?? []), l.modelName]);
     for (const [m, a] of Object.entries(s.autoscaling)) this.autoscale.set(m, a);
+    await sweepPartialArtifacts(this.opts.artifactDir);
   }
 
   // ---------- reads (synchronous, from memory) ----------
@@ -77,7 +94,7 @@ export class RegistryService extends EventEmitter {
   async addApp(n: NewApp): Promise<Application> {
     if (this.apps.has(n.name)) throw new ServingError('ALREADY_EXISTS', `application ${n.name} already exists`);
     const app: Application = { ...n, overloadDefault: n.overloadDefault ?? false, policy: 'single', policyParams: {}, createdAt: Date.now() };
-    await this.store.putApp(app);
+    await this.store.putApp(app).catch((e) => { throw alreadyExists(e, `application ${n.name} already exists`); });
     this.apps.set(app.name, app);
     this.emit('app-added', app);
     return app;
@@ -100,18 +117,45 @@ export class RegistryService extends EventEmitter {
     return updated;
   }
 
+  /**
+   * Registers a version: vets and copies its artifact, checks it for its runtime, stores it and
+   * makes it current. A version is reserved from the first await to the last, so of concurrent
+   * registrations of one name and version exactly one proceeds and the rest get ALREADY_EXISTS;
+   * each copies into its own directory, so a failed one removes only its own files.
+   */
   async addVersion(n: NewVersion): Promise<ModelVersion> {
     const key = versionKey(n.name, n.version);
-    if (this.versions.has(key)) throw new ServingError('ALREADY_EXISTS', `model ${n.name} version ${n.version} already exists`);
-    const sibling = this.versionsOf(n.name)[0];
+    if (this.versions.has(key) || this.pending.has(key)) throw new ServingError('ALREADY_EXISTS', `model ${n.name} version ${n.version} already exists`);
+    const sibling = this.versionsOf(n.name)[0] ?? [...this.pending.values()].find((p) => p.name === n.name);
     if (sibling && sibling.inputType !== n.inputType) {
       throw new ServingError('TYPE_MISMATCH', `model ${n.name} has input type ${sibling.inputType}; a new version cannot use ${n.inputType}`);
     }
     if (n.runtime === 'command' && !n.containerName) throw new ServingError('INVALID_INPUT', 'container_name (the program to run) is required for runtime command');
     if (n.runtime === 'image' && !n.containerName) throw new ServingError('INVALID_INPUT', 'container_name (the image to run) is required for runtime image');
     if (n.runtime !== 'command' && n.runtime !== 'image' && !n.modelDataPath) throw new ServingError('INVALID_INPUT', `model_data_path is required for runtime ${n.runtime}`);
+    if (n.runtime === 'command' && !this.opts.allowCommandRuntime) {
+      throw new ServingError('FORBIDDEN', "runtime command runs a program of the caller's choosing as this server's user, so it is off: start the server with --allow-command-runtime to allow it");
+    }
 
-    const artifact = n.modelDataPath ? storeArtifact(this.artifactRoot, n.name, n.version, n.modelDataPath) : { path: '', hash: '' };
+    this.pending.set(key, n);
+    try {
+      const v = await this.register(n);
+      this.versions.set(key, v);
+      if (n.runtime === 'command') this.opts.log(`runtime command: registered ${key}, which runs ${JSON.stringify(n.containerName)} (requested by ${n.requestedBy ?? 'this process'})`);
+      const previous = this.current.get(n.name);
+      this.current.set(n.name, n.version);
+      this.emit('version-added', v);
+      this.emit('current-changed', n.name, n.version, previous);
+      return v;
+    } finally {
+      this.pending.delete(key);
+    }
+  }
+
+  private async register(n: NewVersion): Promise<ModelVersion> {
+    const { artifactDir, artifactRoot, maxArtifactBytes } = this.opts;
+    const plan = n.modelDataPath ? await inspectArtifact(n.modelDataPath, { root: artifactRoot, maxBytes: maxArtifactBytes }) : undefined;
+    const artifact = plan ? await storeArtifact(artifactDir, n.name, n.version, plan, maxArtifactBytes) : { path: '', hash: '' };
     const v: ModelVersion = {
       name: n.name, version: n.version, inputType: n.inputType, labels: n.labels, runtime: n.runtime, containerName: n.containerName,
       artifactPath: artifact.path, artifactHash: artifact.hash, batchSize: n.batchSize, replicas: n.replicas,
@@ -119,17 +163,17 @@ export class RegistryService extends EventEmitter {
     };
     try {
       await this.checkArtifact(n.runtime, artifact.path, n);
-      await this.store.putVersion(v, true);
+      await this.store.putVersion(v, true).catch((e) => { throw alreadyExists(e, `model ${n.name} version ${n.version} already exists`); });
     } catch (e) {
-      removeArtifact(artifact.path);
+      await this.discard(artifact.path);
       throw e;
     }
-    this.versions.set(key, v);
-    const previous = this.current.get(n.name);
-    this.current.set(n.name, n.version);
-    this.emit('version-added', v);
-    this.emit('current-changed', n.name, n.version, previous);
     return v;
+  }
+
+  /** Removes a copy no version uses any more; a failure is logged, not thrown (the registry is already right). */
+  private async discard(artifactPath: string): Promise<void> {
+    await removeArtifact(this.opts.artifactDir, artifactPath).catch((e) => this.opts.log(`could not remove ${artifactPath}: ${(e as Error).message}`));
   }
 
   async setCurrentVersion(name: string, version: string): Promise<void> {
@@ -157,9 +201,7 @@ export class RegistryService extends EventEmitter {
     }
     this.emit('version-deleted', v);
     if (wasCurrent) this.emit('current-changed', name, next, version);
-    if (v.artifactPath && !this.listVersions().some((o) => o.artifactPath === v.artifactPath)) {
-      removeArtifact(v.artifactPath);
-    }
+    if (v.artifactPath && !this.listVersions().some((o) => o.artifactPath === v.artifactPath)) await this.discard(v.artifactPath);
   }
 
   /**
@@ -226,4 +268,10 @@ export class RegistryService extends EventEmitter {
     this.emit('links-changed', appName);
     return next;
   }
+}
+
+/** A store's uniqueness violation (a race the in-memory checks did not see) as ALREADY_EXISTS; anything else unchanged. */
+function alreadyExists(e: unknown, message: string): unknown {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE' ? new ServingError('ALREADY_EXISTS', message) : e;
 }

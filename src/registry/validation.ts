@@ -61,7 +61,14 @@ export function checkStringList(value: unknown, field: string, fallback?: string
 export function checkRuntime(value: unknown): Runtime {
   if (value === undefined) return 'js';
   if (typeof value === 'string' && (RUNTIMES as readonly string[]).includes(value)) return value as Runtime;
-  throw new ServingError('INVALID_INPUT', `runtime must be one of ${RUNTIMES.join(', ')} (got ${JSON.stringify(value)})`);
+  throw new ServingError('INVALID_INPUT', `runtime must be one of ${RUNTIMES.join(', ')} (got ${describeValue(value)})`);
+}
+
+/** A value for an error message: a string quoted and cut short, anything else by its type (never serialized: it may be nested 100,000 deep). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  return Array.isArray(value) ? 'a list' : `a value of type ${typeof value}`;
 }
 
 /** The request body must be a JSON object. */

@@ -87,14 +87,20 @@ export interface Registration {
   modelName: string;
   modelVersion: string;
   inputTypeCode: number;
-  /** Our optional trailing frame: extensions and the replica id assigned by the resource manager. */
+  /**
+   * Our optional trailing frame: extensions, the replica id assigned by the resource manager and
+   * that replica's secret (CLIPPER_REPLICA_SECRET), which proves the manager started it.
+   */
   extensions?: string[];
   replicaId?: string;
+  secret?: string;
 }
 
 export function encodeRegistration(r: Registration): Buffer[] {
   const frames = [EMPTY, u32(MessageType.NewContainer), Buffer.from(r.modelName), Buffer.from(r.modelVersion), Buffer.from(String(r.inputTypeCode)), u32(RPC_VERSION)];
-  if (r.extensions || r.replicaId) frames.push(Buffer.from(JSON.stringify({ extensions: r.extensions ?? [], replica_id: r.replicaId })));
+  if (r.extensions || r.replicaId || r.secret) {
+    frames.push(Buffer.from(JSON.stringify({ extensions: r.extensions ?? [], replica_id: r.replicaId, secret: r.secret })));
+  }
   return frames;
 }
 
@@ -125,14 +131,16 @@ export function decodeContainerMessage(frames: Buffer[]): ContainerMessage {
       if (!name || !version || !typeText) throw new RpcDecodeError('registration: missing frames');
       const v = readU32(rpcVersion, 'registration rpc version');
       if (v !== RPC_VERSION) throw new RpcDecodeError(`registration: unsupported rpc version ${v}`);
-      const inputTypeCode = Number(typeText.toString());
-      if (!Number.isInteger(inputTypeCode)) throw new RpcDecodeError('registration: input type is not a number');
+      // Decimal text only ("1e300", "" or " 3" are not type codes); the range is the server's to judge.
+      const text = typeText.toString();
+      const inputTypeCode = /^-?[0-9]{1,20}$/.test(text) ? Number(text) : NaN;
       const reg: Registration = { modelName: name.toString(), modelVersion: version.toString(), inputTypeCode };
       if (ext && ext.length > 0) {
         try {
-          const parsed = JSON.parse(ext.toString()) as { extensions?: unknown; replica_id?: unknown };
-          if (Array.isArray(parsed.extensions)) reg.extensions = parsed.extensions.filter((e): e is string => typeof e === 'string');
-          if (typeof parsed.replica_id === 'string') reg.replicaId = parsed.replica_id;
+          const parsed = JSON.parse(ext.toString()) as { extensions?: unknown; replica_id?: unknown; secret?: unknown } | null;
+          if (Array.isArray(parsed?.extensions)) reg.extensions = parsed.extensions.filter((e): e is string => typeof e === 'string');
+          if (typeof parsed?.replica_id === 'string') reg.replicaId = parsed.replica_id;
+          if (typeof parsed?.secret === 'string') reg.secret = parsed.secret;
         } catch {
           // An unreadable extension frame means a plain v3 container.
         }

@@ -1,9 +1,12 @@
 /**
  * A model container connected over RPC. States:
  *   CONNECTED (heartbeat seen, not registered) → READY (registered) → EVICTED (silent, dead, or superseded)
- * Only READY replicas receive work; EVICTED is final (a reconnecting container gets a new identity).
+ *   CONNECTED → REFUSED (registration refused: unknown model, bad input type, missing or wrong secret)
+ * Only READY replicas receive work. A REFUSED identity gets no more answers (the container times
+ * out and reconnects, and is judged again); it is forgotten once silent. EVICTED is final
+ * (a reconnecting container gets a new identity).
  */
-export type ReplicaState = 'CONNECTED' | 'READY' | 'EVICTED';
+export type ReplicaState = 'CONNECTED' | 'READY' | 'REFUSED' | 'EVICTED';
 
 export interface RpcOutput {
   ok: boolean;
@@ -28,6 +31,8 @@ export interface Replica {
   inputTypeCode: number;
   /** Set by the resource manager through the environment; absent for foreign containers. */
   replicaId: string | undefined;
+  /** Registered with a valid per-replica secret (false: a plain v3 container, accepted on loopback). */
+  authenticated?: boolean;
   extensions: Set<string>;
   connectedAt: number;
   lastSeen: number;

@@ -3,7 +3,12 @@
  * keeps the replica table, sends prediction batches and evicts silent replicas.
  * Emits 'ready' (replica) when a container registers and 'lost' (replica, reason, silent) when it
  * goes; `silent` is true when the RPC gave up on it (heartbeats, a stuck batch), false when it was
- * told to let it go (evictByReplicaId).
+ * told to let it go (evictByReplicaId). Emits 'refused' (claim, reason) for a registration it
+ * turns down (registration-policy.ts): nothing is made for it, and no 'ready' follows.
+ *
+ * Security (docs/rpc.md): CurveZMQ when `security.curve` is given; the per-replica secret and the
+ * plain-v3 switch via `security.replicaKey` and `security.allowPlain`; ZeroMQ disconnects a peer
+ * that sends a frame larger than `security.maxMessageBytes` before it is read into memory.
  */
 import { EventEmitter } from 'node:events';
 import { Router } from 'zeromq';
@@ -11,8 +16,21 @@ import { ServingError } from '../errors.ts';
 import {
   EXT_STATUS, HeartbeatType, decodeContainerMessage, encodeHeartbeatReply, encodePredictRequest,
 } from './codec.ts';
+import { judgeRegistration, type RegistrationRules } from './registration-policy.ts';
+import type { CurveKeys, RpcEndpoint } from './replica-auth.ts';
 import type { Replica, RpcOutput } from './replica.ts';
 import { SocketWriter } from './socket-writer.ts';
+
+export interface RpcSecurity {
+  /** CurveZMQ server keys: the port then speaks only CURVE (encrypted, clients need the public key). */
+  curve?: CurveKeys;
+  /** Accept registrations that carry no per-replica secret (plain v3, Clipper's own containers). Default true. */
+  allowPlain?: boolean;
+  /** Key the per-replica secrets are derived from (replica-auth.ts); without it only plain registrations can succeed. */
+  replicaKey?: Buffer;
+  /** Largest frame accepted from a peer (ZeroMQ's maxMessageSize); a peer sending more is disconnected. Default: no limit. */
+  maxMessageBytes?: number;
+}
 
 export interface RpcServerOptions {
   host: string;
@@ -25,12 +43,28 @@ export interface RpcServerOptions {
    * (Python) cannot heartbeat during a long predict.
    */
   predictTimeoutMs: number;
+  /** How long a registered plain v3 replica (no extensions declared) may be silent; default PLAIN_V3_SILENCE_MS. */
+  plainSilenceMs?: number;
+  security?: RpcSecurity;
+  /**
+   * The registered version's input type code, or undefined when the registry does not know the
+   * model and version: such registrations are refused. Without it every name is accepted.
+   */
+  lookupVersion?: RegistrationRules['lookupVersion'];
   log?: (msg: string) => void;
 }
 
+/**
+ * Clipper's own containers (rpc.py) send a heartbeat only after 5 s without a message from the
+ * frontend, so an idle one is heard from every ~5 s. A registered replica that declared no
+ * extensions (plain v3) is given three of those intervals before it counts as silent.
+ */
+export const PLAIN_V3_SILENCE_MS = 15_000;
+
 export class RpcServer extends EventEmitter {
-  private readonly socket = new Router({ mandatory: false });
+  private readonly socket: Router;
   private readonly writer: SocketWriter;
+  private readonly rules: RegistrationRules;
   private readonly replicas = new Map<string, Replica>();
   private nextMsgId = 1;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -39,6 +73,13 @@ export class RpcServer extends EventEmitter {
 
   constructor(private readonly opts: RpcServerOptions) {
     super();
+    const sec = opts.security ?? {};
+    this.socket = new Router({
+      mandatory: false,
+      maxMessageSize: sec.maxMessageBytes ?? -1,
+      ...(sec.curve ? { curveServer: true, curveSecretKey: sec.curve.secretKey, curvePublicKey: sec.curve.publicKey } : {}),
+    });
+    this.rules = { allowPlain: sec.allowPlain ?? true, replicaKey: sec.replicaKey, lookupVersion: opts.lookupVersion };
     this.writer = new SocketWriter(this.socket, (e) => this.log(`rpc send failed: ${String(e)}`));
   }
 
@@ -50,6 +91,15 @@ export class RpcServer extends EventEmitter {
     const sweepEvery = Math.max(100, Math.min(1000, this.opts.heartbeatTimeoutMs / 4));
     this.sweepTimer = setInterval(() => this.sweep(), sweepEvery);
     this.sweepTimer.unref();
+  }
+
+  /** Where replicas connect and the credentials the resource manager hands them (see launch.ts). */
+  endpoint(): RpcEndpoint {
+    const sec = this.opts.security;
+    return {
+      host: this.opts.host, port: this.boundPort,
+      auth: sec?.replicaKey ? { replicaKey: sec.replicaKey, serverKey: sec.curve?.publicKey } : undefined,
+    };
   }
 
   readyReplicas(): Replica[] {
@@ -93,45 +143,43 @@ export class RpcServer extends EventEmitter {
 
   private onMessage(identity: Buffer, frames: Buffer[]): void {
     const key = identity.toString('hex');
+    let replica = this.replicas.get(key);
+    if (replica?.state === 'REFUSED') return; // not answered: it times out, reconnects and is judged again
     let msg;
     try {
       msg = decodeContainerMessage(frames);
     } catch (e) {
-      this.log(`rpc: dropping malformed message from ${key}: ${String(e)}`);
+      this.log(`rpc: dropping malformed message from ${key}: ${String(e).slice(0, 300)}`);
       return;
     }
     const now = Date.now();
-    let replica = this.replicas.get(key);
     if (replica) replica.lastSeen = now;
 
     switch (msg.kind) {
       case 'heartbeat':
         if (!replica || replica.state !== 'READY') {
-          if (!replica) {
-            replica = {
-              key, identity: Buffer.from(identity), state: 'CONNECTED', modelName: '', modelVersion: '', inputTypeCode: -1,
-              replicaId: undefined, extensions: new Set(), connectedAt: now, lastSeen: now, inflight: new Map(),
-            };
-            this.replicas.set(key, replica);
-          }
+          replica ??= this.connected(key, identity, now);
           this.writer.send([identity, ...encodeHeartbeatReply(HeartbeatType.RequestMetadata)]);
         } else {
           this.writer.send([identity, ...encodeHeartbeatReply(HeartbeatType.KeepAlive)]);
         }
         return;
       case 'register': {
-        if (!replica) {
-          replica = {
-            key, identity: Buffer.from(identity), state: 'CONNECTED', modelName: '', modelVersion: '', inputTypeCode: -1,
-            replicaId: undefined, extensions: new Set(), connectedAt: now, lastSeen: now, inflight: new Map(),
-          };
-          this.replicas.set(key, replica);
-        }
+        replica ??= this.connected(key, identity, now);
         if (replica.state === 'READY') return; // duplicate registration
+        const verdict = judgeRegistration(msg, this.rules);
+        if (!verdict.accept) {
+          replica.state = 'REFUSED';
+          const claim = `${clip(msg.modelName)}:${clip(msg.modelVersion)}${msg.replicaId === undefined ? '' : ` (replica ${clip(msg.replicaId)})`}`;
+          this.log(`rpc: refused the registration of ${claim} from connection ${key}: ${verdict.reason}`);
+          this.emit('refused', msg, verdict.reason);
+          return;
+        }
         Object.assign(replica, {
           state: 'READY', modelName: msg.modelName, modelVersion: msg.modelVersion, inputTypeCode: msg.inputTypeCode,
-          replicaId: msg.replicaId, extensions: new Set(msg.extensions ?? []),
+          replicaId: verdict.replicaId, authenticated: verdict.authenticated, extensions: new Set(msg.extensions ?? []),
         });
+        if (!verdict.authenticated) this.log(`rpc: plain v3 container registered as ${clip(msg.modelName)}:${clip(msg.modelVersion)} (no replica secret)`);
         if (replica.extensions.has(EXT_STATUS)) this.writer.send([identity, ...encodeHeartbeatReply(HeartbeatType.ExtensionsAccepted)]);
         this.emit('ready', replica);
         return;
@@ -151,10 +199,19 @@ export class RpcServer extends EventEmitter {
     }
   }
 
+  private connected(key: string, identity: Buffer, now: number): Replica {
+    const replica: Replica = {
+      key, identity: Buffer.from(identity), state: 'CONNECTED', modelName: '', modelVersion: '', inputTypeCode: -1,
+      replicaId: undefined, authenticated: false, extensions: new Set(), connectedAt: now, lastSeen: now, inflight: new Map(),
+    };
+    this.replicas.set(key, replica);
+    return replica;
+  }
+
   private sweep(): void {
     const now = Date.now();
-    const t = this.opts.heartbeatTimeoutMs;
     for (const r of this.replicas.values()) {
+      const t = r.state === 'READY' && r.extensions.size === 0 ? Math.max(this.opts.heartbeatTimeoutMs, this.opts.plainSilenceMs ?? PLAIN_V3_SILENCE_MS) : this.opts.heartbeatTimeoutMs;
       const silent = now - r.lastSeen;
       if (silent <= t) continue;
       let oldest = Infinity;
@@ -181,4 +238,9 @@ export class RpcServer extends EventEmitter {
   private log(msg: string): void {
     this.opts.log?.(msg);
   }
+}
+
+/** Names in log lines come from the network: keep them short. */
+function clip(s: string): string {
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
 }

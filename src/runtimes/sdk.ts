@@ -4,7 +4,7 @@
  * A predict that throws or returns a wrong answer fails that batch's queries with a clear message
  * (logged to stderr, which the resource manager keeps); the container keeps serving.
  */
-import { Dealer } from 'zeromq';
+import { Dealer, curveKeyPair } from 'zeromq';
 import { errorMessage } from '../errors.ts';
 import { decodeInput, inputTypeFromCode, parseInputType, INPUT_TYPE_CODE, type InputType } from '../registry/input-types.ts';
 import {
@@ -26,6 +26,10 @@ export interface ServeOptions {
   host: string;
   port: number;
   replicaId: string | undefined;
+  /** CLIPPER_REPLICA_SECRET: proves to the frontend that its resource manager started this replica. */
+  secret: string | undefined;
+  /** CLIPPER_RPC_SERVER_KEY: the frontend's CurveZMQ public key (z85); when set, the connection uses CURVE. */
+  serverKey: string | undefined;
   heartbeatIntervalMs: number;
   /** Reconnect when the frontend has been silent this long. */
   frontendTimeoutMs: number;
@@ -37,18 +41,28 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServeOptio
     if (!v) throw new Error(`${k} is not set`);
     return v;
   };
-  const typeText = need('CLIPPER_INPUT_TYPE');
-  const code = Number(typeText);
   return {
     modelName: need('CLIPPER_MODEL_NAME'),
     modelVersion: need('CLIPPER_MODEL_VERSION'),
-    inputType: Number.isInteger(code) && inputTypeFromCode(code) ? inputTypeFromCode(code)! : parseInputType(typeText),
+    inputType: inputTypeFromEnv(need('CLIPPER_INPUT_TYPE')),
     host: env.CLIPPER_IP ?? '127.0.0.1',
     port: Number(env.CLIPPER_PORT ?? 7000),
     replicaId: env.CLIPPER_REPLICA_ID,
+    secret: env.CLIPPER_REPLICA_SECRET || undefined,
+    serverKey: env.CLIPPER_RPC_SERVER_KEY || undefined,
     heartbeatIntervalMs: Number(env.CLIPPER_HEARTBEAT_MS ?? 1000),
     frontendTimeoutMs: Number(env.CLIPPER_FRONTEND_TIMEOUT_MS ?? 5000),
   };
+}
+
+/** The type's name, as Clipper's managers set it (`doubles`), or its code (`3`) as older managers of ours did. */
+export function inputTypeFromEnv(text: string): InputType {
+  const t = text.trim();
+  if (/^[0-9]$/.test(t)) {
+    const byCode = inputTypeFromCode(Number(t));
+    if (byCode) return byCode;
+  }
+  return parseInputType(t);
 }
 
 /** Outputs are strings; other JSON-serialisable values are sent as their JSON text. */
@@ -84,8 +98,12 @@ function watchParent(): void {
 class ContainerClient {
   private stopped = false;
   private wake: (() => void) | undefined;
+  /** This container's CurveZMQ keypair, made once (the frontend accepts any client key; the secret authenticates). */
+  private readonly curveKeys: { publicKey: string; secretKey: string } | undefined;
 
-  constructor(private readonly predict: PredictFn, private readonly opts: ServeOptions) {}
+  constructor(private readonly predict: PredictFn, private readonly opts: ServeOptions) {
+    this.curveKeys = opts.serverKey ? curveKeyPair() : undefined;
+  }
 
   stop(): void {
     this.stopped = true;
@@ -101,7 +119,8 @@ class ContainerClient {
 
   /** One connection: lasts until the frontend is silent too long or we stop. */
   private async session(): Promise<void> {
-    const socket = new Dealer({ linger: 0 });
+    const curve = this.curveKeys && { curveServerKey: this.opts.serverKey!, curvePublicKey: this.curveKeys.publicKey, curveSecretKey: this.curveKeys.secretKey };
+    const socket = new Dealer({ linger: 0, ...curve });
     const writer = new SocketWriter(socket);
     socket.connect(`tcp://${this.opts.host}:${this.opts.port}`);
     let lastHeard = Date.now();
@@ -133,6 +152,7 @@ class ContainerClient {
             writer.send(encodeRegistration({
               modelName: this.opts.modelName, modelVersion: this.opts.modelVersion,
               inputTypeCode: INPUT_TYPE_CODE[this.opts.inputType], extensions: [EXT_STATUS], replicaId: this.opts.replicaId,
+              secret: this.opts.secret,
             }));
           } else if (msg.heartbeatType === HeartbeatType.ExtensionsAccepted) {
             statusExt = true;

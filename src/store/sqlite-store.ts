@@ -1,9 +1,14 @@
-/** The embedded default store: one SQLite file under the data directory (better-sqlite3, WAL). */
+/**
+ * The embedded default store: one SQLite file under the data directory (better-sqlite3, WAL).
+ * Every call goes through `guard`, so a full or read-only disk reaches callers as STORAGE_FULL or
+ * STORAGE_UNAVAILABLE saying what could not be saved (storage-errors.ts), never as a raw SqliteError.
+ */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { InputType } from '../registry/input-types.ts';
 import type { Application, ModelVersion, RegistrySnapshot, Runtime } from '../registry/types.ts';
+import { guardStorage } from './storage-errors.ts';
 import type { Store } from './store.ts';
 
 const SCHEMA = `
@@ -34,65 +39,77 @@ interface VersionRow { name: string; version: string; input_type: string; labels
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
 
-  constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
-    for (const m of MIGRATIONS) {
-      const cols = this.db.prepare(`PRAGMA table_info(${m.table})`).all() as Array<{ name: string }>;
-      if (!cols.some((c) => c.name === m.column)) this.db.exec(m.ddl);
-    }
+  constructor(private readonly file: string) {
+    this.db = guardStorage('open the registry', file, () => {
+      mkdirSync(dirname(file), { recursive: true });
+      const db = new Database(file);
+      try {
+        db.pragma('journal_mode = WAL');
+        db.pragma('busy_timeout = 5000');
+        db.exec(SCHEMA);
+        for (const m of MIGRATIONS) {
+          const cols = db.prepare(`PRAGMA table_info(${m.table})`).all() as Array<{ name: string }>;
+          if (!cols.some((c) => c.name === m.column)) db.exec(m.ddl);
+        }
+        return db;
+      } catch (e) {
+        db.close();
+        throw e;
+      }
+    });
   }
 
   async load(): Promise<RegistrySnapshot> {
-    const apps = (this.db.prepare('SELECT * FROM applications ORDER BY name').all() as AppRow[]).map((r): Application => ({
-      name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output, latencySloMicros: r.latency_slo_micros, overloadDefault: r.overload_default === 1,
-      policy: r.policy, policyParams: JSON.parse(r.policy_params) as Record<string, unknown>, createdAt: r.created_at,
-    }));
-    const versions = (this.db.prepare('SELECT * FROM model_versions ORDER BY name, created_at').all() as VersionRow[]).map((r): ModelVersion => ({
-      name: r.name, version: r.version, inputType: r.input_type as InputType, labels: JSON.parse(r.labels) as string[],
-      runtime: r.runtime as Runtime, containerName: r.container_name, artifactPath: r.artifact_path, artifactHash: r.artifact_hash,
-      batchSize: r.batch_size, replicas: r.replicas, cpus: r.cpus, memoryMb: r.memory_mb, createdAt: r.created_at,
-    }));
-    const currentVersions: Record<string, string> = {};
-    for (const r of this.db.prepare('SELECT model_name, version FROM current_versions').all() as Array<{ model_name: string; version: string }>) {
-      currentVersions[r.model_name] = r.version;
-    }
-    const links = (this.db.prepare('SELECT app_name, model_name FROM links ORDER BY app_name, model_name').all() as Array<{ app_name: string; model_name: string }>)
-      .map((r) => ({ appName: r.app_name, modelName: r.model_name }));
-    const autoscaling: Record<string, Record<string, unknown>> = {};
-    for (const r of this.db.prepare('SELECT model_name, settings FROM autoscaling').all() as Array<{ model_name: string; settings: string }>) {
-      autoscaling[r.model_name] = JSON.parse(r.settings) as Record<string, unknown>;
-    }
-    return { apps, versions, currentVersions, links, autoscaling };
+    return this.guard('read the registry', () => {
+      const apps = (this.db.prepare('SELECT * FROM applications ORDER BY name').all() as AppRow[]).map((r): Application => ({
+        name: r.name, inputType: r.input_type as InputType, defaultOutput: r.default_output, latencySloMicros: r.latency_slo_micros, overloadDefault: r.overload_default === 1,
+        policy: r.policy, policyParams: JSON.parse(r.policy_params) as Record<string, unknown>, createdAt: r.created_at,
+      }));
+      const versions = (this.db.prepare('SELECT * FROM model_versions ORDER BY name, created_at').all() as VersionRow[]).map((r): ModelVersion => ({
+        name: r.name, version: r.version, inputType: r.input_type as InputType, labels: JSON.parse(r.labels) as string[],
+        runtime: r.runtime as Runtime, containerName: r.container_name, artifactPath: r.artifact_path, artifactHash: r.artifact_hash,
+        batchSize: r.batch_size, replicas: r.replicas, cpus: r.cpus, memoryMb: r.memory_mb, createdAt: r.created_at,
+      }));
+      const currentVersions: Record<string, string> = {};
+      for (const r of this.db.prepare('SELECT model_name, version FROM current_versions').all() as Array<{ model_name: string; version: string }>) {
+        currentVersions[r.model_name] = r.version;
+      }
+      const links = (this.db.prepare('SELECT app_name, model_name FROM links ORDER BY app_name, model_name').all() as Array<{ app_name: string; model_name: string }>)
+        .map((r) => ({ appName: r.app_name, modelName: r.model_name }));
+      const autoscaling: Record<string, Record<string, unknown>> = {};
+      for (const r of this.db.prepare('SELECT model_name, settings FROM autoscaling').all() as Array<{ model_name: string; settings: string }>) {
+        autoscaling[r.model_name] = JSON.parse(r.settings) as Record<string, unknown>;
+      }
+      return { apps, versions, currentVersions, links, autoscaling };
+    });
   }
 
   async putApp(a: Application): Promise<void> {
-    this.db.prepare(`INSERT INTO applications (name, input_type, default_output, latency_slo_micros, overload_default, policy, policy_params, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(a.name, a.inputType, a.defaultOutput, a.latencySloMicros, a.overloadDefault ? 1 : 0, a.policy, JSON.stringify(a.policyParams), a.createdAt);
+    this.guard(`save application ${a.name}`, () => {
+      this.db.prepare(`INSERT INTO applications (name, input_type, default_output, latency_slo_micros, overload_default, policy, policy_params, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(a.name, a.inputType, a.defaultOutput, a.latencySloMicros, a.overloadDefault ? 1 : 0, a.policy, JSON.stringify(a.policyParams), a.createdAt);
+    });
   }
 
   async deleteApp(name: string): Promise<void> {
-    this.db.transaction(() => {
+    this.guard(`delete application ${name}`, this.db.transaction(() => {
       this.db.prepare('DELETE FROM links WHERE app_name = ?').run(name);
       this.db.prepare('DELETE FROM applications WHERE name = ?').run(name);
       this.db.prepare('DELETE FROM state WHERE key LIKE ?').run(`app/${name}/%`);
-    })();
+    }));
   }
 
   async putVersion(v: ModelVersion, makeCurrent: boolean): Promise<void> {
-    this.db.transaction(() => {
+    this.guard(`save model ${v.name} version ${v.version}`, this.db.transaction(() => {
       this.db.prepare(`INSERT INTO model_versions (name, version, input_type, labels, runtime, container_name, artifact_path, artifact_hash, batch_size, replicas, cpus, memory_mb, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(v.name, v.version, v.inputType, JSON.stringify(v.labels), v.runtime, v.containerName,
         v.artifactPath, v.artifactHash, v.batchSize, v.replicas, v.cpus, v.memoryMb, v.createdAt);
       if (makeCurrent) this.setCurrentSync(v.name, v.version);
-    })();
+    }));
   }
 
   async deleteVersion(name: string, version: string, nextCurrent: string | undefined): Promise<void> {
-    this.db.transaction(() => {
+    this.guard(`delete model ${name} version ${version}`, this.db.transaction(() => {
       this.db.prepare('DELETE FROM model_versions WHERE name = ? AND version = ?').run(name, version);
       if (nextCurrent) this.setCurrentSync(name, nextCurrent);
       else {
@@ -103,52 +120,65 @@ export class SqliteStore implements Store {
           this.db.prepare('DELETE FROM autoscaling WHERE model_name = ?').run(name);
         }
       }
-    })();
+    }));
   }
 
   async setCurrentVersion(name: string, version: string): Promise<void> {
-    this.setCurrentSync(name, version);
+    this.guard(`make version ${version} of model ${name} current`, () => this.setCurrentSync(name, version));
   }
 
   async setReplicas(name: string, version: string, replicas: number): Promise<void> {
-    this.db.prepare('UPDATE model_versions SET replicas = ? WHERE name = ? AND version = ?').run(replicas, name, version);
+    this.guard(`save the replica count of model ${name} version ${version}`, () => {
+      this.db.prepare('UPDATE model_versions SET replicas = ? WHERE name = ? AND version = ?').run(replicas, name, version);
+    });
   }
 
   async setResources(name: string, version: string, cpus: number, memoryMb: number): Promise<void> {
-    this.db.prepare('UPDATE model_versions SET cpus = ?, memory_mb = ? WHERE name = ? AND version = ?').run(cpus, memoryMb, name, version);
+    this.guard(`save the resources of model ${name} version ${version}`, () => {
+      this.db.prepare('UPDATE model_versions SET cpus = ?, memory_mb = ? WHERE name = ? AND version = ?').run(cpus, memoryMb, name, version);
+    });
   }
 
   async setAutoscaling(model: string, settings: Record<string, unknown> | undefined, replicas?: { version: string; count: number }): Promise<void> {
-    this.db.transaction(() => {
+    this.guard(`save the autoscaling settings of model ${model}`, this.db.transaction(() => {
       if (settings) {
         this.db.prepare('INSERT INTO autoscaling (model_name, settings) VALUES (?, ?) ON CONFLICT(model_name) DO UPDATE SET settings = excluded.settings').run(model, JSON.stringify(settings));
       } else this.db.prepare('DELETE FROM autoscaling WHERE model_name = ?').run(model);
       if (replicas) this.db.prepare('UPDATE model_versions SET replicas = ? WHERE name = ? AND version = ?').run(replicas.count, model, replicas.version);
-    })();
+    }));
   }
 
   async setLinks(appName: string, modelNames: string[]): Promise<void> {
-    this.db.transaction(() => {
+    this.guard(`save the links of application ${appName}`, this.db.transaction(() => {
       this.db.prepare('DELETE FROM links WHERE app_name = ?').run(appName);
       const ins = this.db.prepare('INSERT INTO links (app_name, model_name) VALUES (?, ?)');
       for (const m of modelNames) ins.run(appName, m);
-    })();
+    }));
   }
 
   async updateAppPolicy(name: string, policy: string, params: Record<string, unknown>): Promise<void> {
-    this.db.prepare('UPDATE applications SET policy = ?, policy_params = ? WHERE name = ?').run(policy, JSON.stringify(params), name);
+    this.guard(`save the policy of application ${name}`, () => {
+      this.db.prepare('UPDATE applications SET policy = ?, policy_params = ? WHERE name = ?').run(policy, JSON.stringify(params), name);
+    });
   }
 
   async getState(key: string): Promise<string | undefined> {
-    return (this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return this.guard('read policy state', () => (this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined)?.value);
   }
 
   async putState(key: string, value: string): Promise<void> {
-    this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.guard('save policy state', () => {
+      this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    });
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    // Closing checkpoints the WAL; on a full or read-only disk that fails, and the WAL is replayed on the next open.
+    if (this.db.open) this.guard('close the registry', () => this.db.close());
+  }
+
+  private guard<T>(what: string, fn: () => T): T {
+    return guardStorage(what, this.file, fn);
   }
 
   private setCurrentSync(name: string, version: string): void {

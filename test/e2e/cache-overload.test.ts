@@ -16,7 +16,7 @@ describe('prediction cache', () => {
     const c = new PredictionCache(1 << 20);
     const a = Buffer.from('a');
     const b = Buffer.from('b');
-    c.put('same-key', 'm:1', a, 'answer-a', 8);
+    c.put('same-key', 'm:1', a, 'answer-a');
     assert.equal(c.get('same-key', 'm:1', b), undefined, 'a colliding key with other bytes is a miss');
     assert.deepEqual(c.get('same-key', 'm:1', a), { value: 'answer-a' });
     assert.equal(c.get('same-key', 'm:2', a), undefined, 'another version is a miss');
@@ -24,7 +24,7 @@ describe('prediction cache', () => {
 
   it('stays within its byte bound, evicting the least recently used', () => {
     const c = new PredictionCache(1000);
-    for (let i = 0; i < 50; i++) c.put(`k${i}`, 'm:1', Buffer.alloc(100, i), i, 10);
+    for (let i = 0; i < 50; i++) c.put(`k${i}`, 'm:1', Buffer.alloc(100, i), String(i));
     assert.ok(c.sizeBytes <= 1000, `size ${c.sizeBytes}`);
     assert.equal(c.get('k0', 'm:1', Buffer.alloc(100, 0)), undefined);
     assert.deepEqual(c.get('k49', 'm:1', Buffer.alloc(100, 49)), { value: 49 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { replicaPid } from '../helpers/replica-pid.ts';
 import { execFile, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +29,7 @@ function alive(pid: number): boolean {
 
 it('the clipper CLI drives a started server, and SIGTERM stops it cleanly', async () => {
   const dataDir = tempDir();
-  const server = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--query-port', '0', '--admin-port', '0', '--rpc-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--artifact-root', tmpdir()], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   server.stdout.on('data', (d) => { out += d; });
   server.stderr.on('data', (d) => { out += d; });

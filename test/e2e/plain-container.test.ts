@@ -7,7 +7,7 @@ import { startTestServer } from '../helpers/server.ts';
 const CONTAINER = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/plain-v3-container.mjs');
 
 it('serves a plain RPC v3 container (runtime command, no extensions)', async () => {
-  const s = await startTestServer();
+  const s = await startTestServer({ allowCommandRuntime: true });
   try {
     await s.admin('add_app', { name: 'shout', input_type: 'strings', latency_slo_micros: 3_000_000 });
     const dep = await s.admin('add_model', {

@@ -20,7 +20,7 @@ it('a restart on the same data directory brings back apps, models, versions, lin
   try {
     const app = await second.admin('get_application', { name: 'keep' });
     assert.equal(app.status, 200);
-    assert.deepEqual(app.body, { name: 'keep', input_type: 'strings', default_output: 'd', latency_slo_micros: 3_000_000, overload_default: false, linked_models: ['m'], policy: 'single' });
+    assert.deepEqual(app.body, { name: 'keep', input_type: 'strings', default_output: 'd', latency_slo_micros: 3_000_000, overload_default: false, linked_models: ['m'], policy: 'single', protected: false });
     const models = await second.admin('get_all_models', { verbose: true });
     assert.deepEqual(models.body.map((m: any) => [m.model_version, m.is_current_version, m.replicas]), [['1', true, 1], ['2', false, 2]]);
     await waitFor(async () => (await second.predict('keep', { input: 'b' })).body.output === 'one:b', 15_000, 'replicas of m:1 to start again');

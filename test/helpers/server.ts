@@ -8,8 +8,10 @@ import type { UserConfig } from '../../src/config.ts';
 export interface TestServer {
   app: ClipperApp;
   dataDir: string;
-  admin(endpoint: string, body?: unknown): Promise<{ status: number; body: any }>;
-  predict(appName: string, body: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  /** `token`: sent as `Authorization: Bearer <token>` (servers started with an admin or read token). */
+  admin(endpoint: string, body?: unknown, token?: string): Promise<{ status: number; body: any; headers: Headers }>;
+  /** `key`: sent as `Authorization: Bearer <key>` (applications with keys). */
+  predict(appName: string, body: unknown, key?: string): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
@@ -20,18 +22,22 @@ export function tempDir(prefix = 'clipper-test-'): string {
 export async function startTestServer(cfg: UserConfig = {}): Promise<TestServer> {
   const dataDir = cfg.dataDir ?? tempDir();
   const logs: string[] = [];
-  const app = await startApp({ queryPort: 0, adminPort: 0, rpcPort: 0, heartbeatTimeoutMs: 3000, stopGraceMs: 1500, ...cfg, dataDir }, (m) => logs.push(m));
+  const app = await startApp({ queryPort: 0, adminPort: 0, rpcPort: 0, heartbeatTimeoutMs: 3000, stopGraceMs: 1500, artifactRoot: tmpdir(), ...cfg, dataDir }, (m) => logs.push(m));
   return {
     app,
     dataDir,
-    admin: (endpoint, body = {}) => send(`${app.adminUrl}/admin/${endpoint}`, body),
-    predict: (appName, body) => send(`${app.queryUrl}/${appName}/predict`, body),
+    admin: (endpoint, body = {}, token) => send(`${app.adminUrl}/admin/${endpoint}`, body, false, bearer(token)),
+    predict: (appName, body, key) => send(`${app.queryUrl}/${appName}/predict`, body, false, bearer(key)),
     close: () => app.close(),
   };
 }
 
-export async function send(url: string, body: unknown, raw = false): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ? (body as string) : JSON.stringify(body) });
+export function bearer(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+export async function send(url: string, body: unknown, raw = false, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw ? (body as string) : JSON.stringify(body) });
   const text = await res.text();
   let parsed: unknown = text;
   try {

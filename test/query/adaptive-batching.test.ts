@@ -52,7 +52,7 @@ describe('version queue under load', () => {
         resolve(inputs.map((b) => ({ ok: true, value: b })));
       });
     });
-    const q = new VersionQueue('m:1', send, { batch: { fixed: 0, max: 256, increase: 2, backoff: 0.75 }, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 1, maxBatchWaitMs }, clock, noop);
+    const q = new VersionQueue('m:1', send, { batch: { fixed: 0, max: 256, increase: 2, backoff: 0.75 }, maxInflightPerReplica: 1, maxQueue: 100_000, maxQueueBytes: 1 << 30, maxAttempts: 3, budgetFraction: 1, maxBatchWaitMs }, clock, noop);
     const add = (n: number) => {
       for (let i = 0; i < n; i++) {
         const t: Task = { input: Buffer.from('x'), deadline: clock.t + 1e9, enqueuedAt: clock.t, attempts: 0, abandoned: false, done: () => {} };

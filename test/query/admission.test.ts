@@ -26,7 +26,7 @@ function slowSend(clock: FakeClock, msPerInput: number): SendBatch {
 async function simulate(opts: { ratePerS: number; seconds: number; sloMs: number; msPerInput: number; replicas: number }) {
   const clock = new FakeClock();
   const q = new VersionQueue('m:1', slowSend(clock, opts.msPerInput), {
-    batch: { fixed: 0, max: 256, increase: 2, backoff: 0.75 }, maxInflightPerReplica: 1, maxQueue: 100_000, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: 0,
+    batch: { fixed: 0, max: 256, increase: 2, backoff: 0.75 }, maxInflightPerReplica: 1, maxQueue: 100_000, maxQueueBytes: 1 << 30, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: 0,
   }, clock, noop);
   q.setLatencyBudget(opts.sloMs);
   for (let i = 0; i < opts.replicas; i++) q.addReplica(replica(`r${i}`));
@@ -83,7 +83,7 @@ describe('admission under overload', () => {
   it('still admits a probe when a replica is idle and nothing waits, so the profile can learn again', () => {
     const clock = new FakeClock();
     const q = new VersionQueue('m:1', slowSend(clock, 1000), {
-      batch: { fixed: 0, max: 8, increase: 2, backoff: 0.75 }, maxInflightPerReplica: 1, maxQueue: 10, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: 0,
+      batch: { fixed: 0, max: 8, increase: 2, backoff: 0.75 }, maxInflightPerReplica: 1, maxQueue: 10, maxQueueBytes: 1 << 30, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: 0,
     }, clock, noop);
     q.profile.observe(1, 1000);
     q.addReplica(replica('r0'));

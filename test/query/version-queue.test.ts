@@ -27,7 +27,7 @@ function fakeSend() {
   return { calls, send, answer };
 }
 
-const opts = (fixed: number) => ({ batch: { fixed, max: 64, increase: 2, backoff: 0.5 }, maxInflightPerReplica: 1, maxQueue: 4, maxAttempts: 3, budgetFraction: 0.8, maxBatchWaitMs: 0 });
+const opts = (fixed: number) => ({ batch: { fixed, max: 64, increase: 2, backoff: 0.5 }, maxInflightPerReplica: 1, maxQueue: 4, maxQueueBytes: 1 << 20, maxAttempts: 3, budgetFraction: 0.8, maxBatchWaitMs: 0 });
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('version queue', () => {
@@ -41,7 +41,7 @@ describe('version queue', () => {
     assert.deepEqual(f.calls.map((x) => x.inputs), [['a', 'b']], 'one batch in flight, of the fixed size');
     f.answer(0);
     await tick();
-    assert.deepEqual(results.get('a'), { ok: true, value: 'a!', bytes: 4 });
+    assert.deepEqual(results.get('a'), { ok: true, value: 'a!', text: '"a!"' });
     assert.deepEqual(f.calls.map((x) => x.inputs), [['a', 'b'], ['c', 'd']]);
   });
 

@@ -40,6 +40,27 @@ describe('RPC v3 codec', () => {
     assert.deepEqual(ext, { kind: 'register', modelName: 'm', modelVersion: '2', inputTypeCode: 4, extensions: ['status'], replicaId: 'm:2#0' });
   });
 
+  it('carries the replica secret in the extension frame', () => {
+    const frames = encodeRegistration({ modelName: 'm', modelVersion: '2', inputTypeCode: 1, replicaId: 'm:2#0', secret: 'abc' });
+    assert.deepEqual(JSON.parse(frames[6]!.toString()), { extensions: [], replica_id: 'm:2#0', secret: 'abc' });
+    assert.deepEqual(decodeContainerMessage(frames), { kind: 'register', modelName: 'm', modelVersion: '2', inputTypeCode: 1, extensions: [], replicaId: 'm:2#0', secret: 'abc' });
+    const odd = [...frames.slice(0, 6), Buffer.from('{"secret": 5, "replica_id": ["x"]}')];
+    assert.deepEqual(decodeContainerMessage(odd), { kind: 'register', modelName: 'm', modelVersion: '2', inputTypeCode: 1 }, 'fields of the wrong type are ignored');
+    assert.equal((decodeContainerMessage([...frames.slice(0, 6), Buffer.from('null')]) as { secret?: string }).secret, undefined);
+  });
+
+  it('reads the input type as decimal text only (the server judges the range)', () => {
+    const withType = (text: string) => {
+      const frames = encodeRegistration({ modelName: 'm', modelVersion: '1', inputTypeCode: 0 });
+      frames[4] = Buffer.from(text);
+      const msg = decodeContainerMessage(frames);
+      return msg.kind === 'register' ? msg.inputTypeCode : undefined;
+    };
+    assert.equal(withType('3'), 3);
+    assert.equal(withType('-1'), -1);
+    for (const text of ['1e300', '', ' 3', '0x1', '3.0', 'doubles']) assert.ok(Number.isNaN(withType(text)), text);
+  });
+
   it('decodes responses with and without the status extension', () => {
     const id = Buffer.alloc(4);
     id.writeUInt32LE(9);

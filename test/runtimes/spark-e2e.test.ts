@@ -13,7 +13,8 @@ const ABS = 1e-12;
 describe('spark runtime through the query API', () => {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer();
+    // Root '/': the pipelines come from the shared fixtures, the odd artifacts from the temp directory.
+    s = await startTestServer({ artifactRoot: '/' });
   });
   after(() => s.close());
 

@@ -8,13 +8,22 @@
  * profile, the queue ahead of it and the batches in flight, it can still be answered before its
  * deadline. The rest is shed at once (OVERLOADED), so under overload the queue holds only work
  * that will be answered in time instead of work that will expire at its head.
+ *
+ * Bounds: `maxQueue` inputs and `maxQueueBytes` of input bytes waiting (QUEUE_FULL past either);
+ * a task's slot is cleared as it is taken, so nothing finished stays referenced. With no replica
+ * to drain it, inputs whose query stopped waiting are released from the head on every arrival,
+ * and from the whole queue when it is full.
+ *
+ * A batch lost with a replica that died is handled by loss-policy.ts: its inputs are retried one
+ * at a time, and an input alone in flight on a replica that crashed is quarantined (QUARANTINED).
  */
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { ServingError } from '../../errors.ts';
 import type { Replica, RpcOutput } from '../../rpc/replica.ts';
-import { decodeOutput } from '../output.ts';
+import { decodeOutputText } from '../output.ts';
 import type { Task } from '../task.ts';
 import { BatchSizePolicy, type BatchSizeConfig } from './batch-size-policy.ts';
+import { lossVerdict, quarantineReason, type LossCause } from './loss-policy.ts';
 import { ServiceProfile } from './service-profile.ts';
 import { VersionLoad, type ReplicaLoad } from './version-load.ts';
 
@@ -26,6 +35,8 @@ export interface VersionQueueOptions {
   batch: BatchSizeConfig;
   maxInflightPerReplica: number;
   maxQueue: number;
+  /** Bytes of inputs waiting (not yet sent) past which arrivals are refused. */
+  maxQueueBytes: number;
   maxAttempts: number;
   /** Share of the SLO a batch may take (the rest is waiting for a free replica and transport). */
   budgetFraction: number;
@@ -39,14 +50,19 @@ export interface VersionQueueOptions {
 export interface QueueObserver {
   batchSent(n: number): void;
   batchDone(n: number, latencyMs: number, failed: number): void;
-  dropped(reason: 'deadline' | 'full' | 'shed', n: number): void;
+  dropped(reason: 'deadline' | 'full' | 'shed' | 'quarantine', n: number): void;
   queued(waitMs: number): void;
   depth(n: number): void;
 }
 
 interface Worker {
   replica: Replica;
+  /** Batches in flight, the inputs in them, and how many of those batches carry a suspect. */
   inflight: number;
+  inflightInputs: number;
+  suspects: number;
+  /** Set when its process died, before its batches are failed (replicaLost). */
+  lost?: { cause: LossCause; exit: string; inputs: number };
   sizer: BatchSizePolicy;
   /** When its batches in flight are expected back (clock ms). */
   busyUntil: number;
@@ -56,6 +72,7 @@ interface Worker {
 export class VersionQueue {
   private items: Task[] = [];
   private head = 0;
+  private queuedBytes = 0;
   private readonly workers = new Map<string, Worker>();
   private budgetMs = 100;
   private closedReason: string | undefined;
@@ -75,6 +92,7 @@ export class VersionQueue {
   }
 
   get depth(): number { return this.items.length - this.head; }
+  get bytes(): number { return this.queuedBytes; }
   get replicaCount(): number { return this.workers.size; }
   batchSizes(): number[] { return [...this.workers.values()].map((w) => w.sizer.current()); }
   replicaLoads(): Array<{ replicaId: string; inflight: number; batchSize: number }> {
@@ -91,10 +109,16 @@ export class VersionQueue {
       task.done({ ok: false, code: 'UNAVAILABLE', error: this.closedReason });
       return;
     }
-    if (this.depth >= this.opts.maxQueue) {
+    if (this.workers.size === 0) this.releaseDead(false);
+    const full = () => this.depth >= this.opts.maxQueue || this.queuedBytes + task.input.length > this.opts.maxQueueBytes;
+    if (full() && this.workers.size === 0) this.releaseDead(true);
+    if (full()) {
       this.load.shed();
       this.observer.dropped('full', 1);
-      throw new ServingError('QUEUE_FULL', `queue of ${this.key} is full (${this.opts.maxQueue} waiting)`);
+      const what = this.depth >= this.opts.maxQueue
+        ? `${this.opts.maxQueue} inputs waiting`
+        : `${size(this.queuedBytes)} of inputs waiting; this input's ${size(task.input.length)} would pass the limit of ${size(this.opts.maxQueueBytes)}`;
+      throw new ServingError('QUEUE_FULL', `queue of ${this.key} is full (${what})`);
     }
     const now = this.clock.now();
     // Keep a tenth of the time left as a margin: under overload the queue fills up to the
@@ -108,6 +132,7 @@ export class VersionQueue {
       throw new ServingError('OVERLOADED', `${this.key} is overloaded: an input queued now would be answered in ${wait}, after its deadline (${Math.max(0, Math.round(task.deadline - now))} ms left)`);
     }
     this.items.push(task);
+    this.queuedBytes += task.input.length;
     this.pump();
   }
 
@@ -139,13 +164,60 @@ export class VersionQueue {
   }
 
   addReplica(replica: Replica): void {
-    this.workers.set(replica.key, { replica, inflight: 0, sizer: new BatchSizePolicy(this.opts.batch), busyUntil: 0, load: this.load.replica(replica.replicaId ?? replica.key) });
+    this.workers.set(replica.key, { replica, inflight: 0, inflightInputs: 0, suspects: 0, sizer: new BatchSizePolicy(this.opts.batch), busyUntil: 0, load: this.load.replica(replica.replicaId ?? replica.key) });
     this.pump();
   }
 
   removeReplica(replica: Replica): void {
     this.workers.delete(replica.key);
     this.load.forgetReplica(replica.replicaId ?? replica.key);
+  }
+
+  /**
+   * The replica's process died (`exit` says how). Call before its batches are failed (before the
+   * RPC evicts it): they are then judged by loss-policy.ts instead of being retried elsewhere.
+   */
+  replicaLost(replicaId: string, cause: LossCause, exit: string): void {
+    for (const w of this.workers.values()) {
+      if ((w.replica.replicaId ?? w.replica.key) === replicaId) w.lost = { cause, exit, inputs: w.inflightInputs };
+    }
+  }
+
+  /**
+   * Releases tasks whose query stopped waiting: from the head only (cheap, and what expires first
+   * is mostly at the head), or from the whole queue. For a queue no replica drains.
+   */
+  releaseDead(all: boolean): void {
+    const now = this.clock.now();
+    const dead = (t: Task) => t.abandoned || t.deadline <= now;
+    let dropped = 0;
+    const drop = (t: Task) => {
+      this.queuedBytes -= t.input.length;
+      if (!t.abandoned) t.done({ ok: false, code: 'DEADLINE_EXCEEDED', error: 'deadline passed while queued' });
+      dropped++;
+    };
+    while (this.head < this.items.length && dead(this.items[this.head]!)) {
+      drop(this.items[this.head]!);
+      this.items[this.head++] = undefined as unknown as Task;
+    }
+    if (all) {
+      const live: Task[] = [];
+      for (let i = this.head; i < this.items.length; i++) {
+        const t = this.items[i]!;
+        if (dead(t)) drop(t);
+        else live.push(t);
+      }
+      this.items = live;
+      this.head = 0;
+    }
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    }
+    if (dropped) {
+      this.observer.dropped('deadline', dropped);
+      this.observer.depth(this.depth);
+    }
   }
 
   /** The version is gone: everything waiting gets `reason`. */
@@ -165,13 +237,23 @@ export class VersionQueue {
     const rest = this.items.slice(this.head);
     this.items = [];
     this.head = 0;
+    this.queuedBytes = 0;
     return rest;
+  }
+
+  /** Puts tasks back at the head, in order. */
+  private requeue(tasks: Task[]): void {
+    const rest = this.takeAll();
+    this.items = [...tasks, ...rest];
+    for (const t of this.items) this.queuedBytes += t.input.length;
   }
 
   private pump(): void {
     if (this.depth === 0) return;
     for (const w of this.workers.values()) {
       while (w.inflight < this.opts.maxInflightPerReplica && this.depth > 0) {
+        // A suspect must be alone on its replica for a death to name it.
+        if (w.inflight > 0 && (w.suspects > 0 || this.items[this.head]!.suspect)) break;
         if (this.shouldWait(w.sizer.current())) break;
         const batch = this.take(w.sizer.current());
         if (batch.length === 0) break;
@@ -206,7 +288,9 @@ export class VersionQueue {
     let expired = 0;
     while (out.length < n && this.head < this.items.length) {
       const t = this.items[this.head]!;
+      if (t.suspect && out.length > 0) break; // a suspect travels alone
       this.items[this.head++] = undefined as unknown as Task; // let finished tasks be collected
+      this.queuedBytes -= t.input.length;
       if (t.abandoned || t.deadline <= now) {
         expired++;
         if (!t.abandoned) t.done({ ok: false, code: 'DEADLINE_EXCEEDED', error: 'deadline passed while queued' });
@@ -215,6 +299,7 @@ export class VersionQueue {
       this.observer.queued(now - t.enqueuedAt);
       this.load.queued(now - t.enqueuedAt);
       out.push(t);
+      if (t.suspect) break;
     }
     if (this.head === this.items.length) {
       this.items = [];
@@ -228,7 +313,10 @@ export class VersionQueue {
   }
 
   private async dispatch(w: Worker, batch: Task[]): Promise<void> {
+    const suspect = batch.some((t) => t.suspect);
     w.inflight++;
+    w.inflightInputs += batch.length;
+    if (suspect) w.suspects++;
     const started = this.clock.now();
     w.busyUntil = Math.max(w.busyUntil, started) + this.profile.estimate(batch.length);
     w.load.started(started);
@@ -246,7 +334,8 @@ export class VersionQueue {
         const t = batch[i]!;
         if (o.ok) {
           if (now <= t.deadline) inTime++;
-          t.done({ ok: true, value: decodeOutput(o.value), bytes: o.value.length });
+          const text = o.value.toString('utf8');
+          t.done({ ok: true, value: decodeOutputText(text), text });
         } else {
           failed++;
           t.done({ ok: false, code: 'MODEL_ERROR', error: o.value.toString('utf8') });
@@ -260,26 +349,48 @@ export class VersionQueue {
       w.load.finished(now, 0, now - started);
       this.observer.batchDone(batch.length, now - started, batch.length);
       const err = e instanceof ServingError ? e : new ServingError('WORKER_FAILED', String(e));
-      if (err.code === 'WORKER_FAILED') this.retry(batch, err.message);
+      if (err.code === 'WORKER_FAILED') this.recover(w, batch, err.message);
       else for (const t of batch) t.done({ ok: false, code: 'MODEL_ERROR', error: err.message });
     } finally {
       w.inflight--;
+      w.inflightInputs -= batch.length;
+      if (suspect) w.suspects--;
       if (w.inflight === 0) w.busyUntil = this.clock.now();
       this.pump();
     }
   }
 
-  /** A lost batch goes back to the head (order kept) for another replica, unless tried enough. */
-  private retry(batch: Task[], reason: string): void {
+  /**
+   * A batch lost with its replica: back to the head (order kept) for another replica, alone when
+   * the replica died, or quarantined when it died with this input alone (loss-policy.ts).
+   */
+  private recover(w: Worker, batch: Task[], reason: string): void {
     const again: Task[] = [];
+    let quarantined = 0;
     for (const t of batch) {
       t.attempts++;
-      if (t.abandoned) continue;
-      if (t.attempts >= this.opts.maxAttempts || this.closedReason) t.done({ ok: false, code: 'WORKER_FAILED', error: reason });
-      else again.push(t);
+      const verdict = lossVerdict({
+        cause: w.lost?.cause, alone: w.lost?.inputs === 1, suspect: t.suspect === true, attempts: t.attempts, maxAttempts: this.opts.maxAttempts,
+      });
+      if (verdict === 'quarantine') {
+        // Even when nobody waits any more: the answer is how the processor learns to refuse it.
+        quarantined++;
+        t.done({ ok: false, code: 'QUARANTINED', error: quarantineReason(this.key, w.lost!.cause, w.lost!.exit) });
+      } else if (t.abandoned) {
+        continue;
+      } else if (verdict === 'fail' || this.closedReason) {
+        t.done({ ok: false, code: 'WORKER_FAILED', error: reason });
+      } else {
+        if (verdict === 'isolate') t.suspect = true;
+        again.push(t);
+      }
     }
-    if (again.length === 0) return;
-    const rest = this.takeAll();
-    this.items = [...again, ...rest];
+    if (quarantined) this.observer.dropped('quarantine', quarantined);
+    if (again.length) this.requeue(again);
   }
+}
+
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  return bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
