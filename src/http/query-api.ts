@@ -8,6 +8,8 @@ import type { AppKeys } from '../security/app-keys.ts';
 import { guardQueryApi } from './auth.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
 
+export const MAX_BATCH_INPUTS = 10_000;
+
 export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions, appKeys: AppKeys): FastifyInstance {
   const app = createHttpServer(opts);
   guardQueryApi(app, appKeys);
@@ -21,6 +23,8 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
       const batch = body.input_batch;
       if (!Array.isArray(batch)) throw new ServingError('INVALID_INPUT', 'input_batch must be an array of inputs');
       if (batch.length === 0) throw new ServingError('INVALID_INPUT', 'input_batch is empty');
+      // One request may not hold the event loop for seconds: bigger batches are split by the client.
+      if (batch.length > MAX_BATCH_INPUTS) throw new ServingError('INVALID_INPUT', `input_batch holds ${batch.length} inputs; at most ${MAX_BATCH_INPUTS} per request`);
       const answers = await processor.predict({ app: name, inputs: batch, version, uid });
       return { batch_predictions: answers };
     }

@@ -20,6 +20,7 @@ import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ResolvedConfig } from '../config.ts';
 import { ServingError, type ErrorCode } from '../errors.ts';
+import { MAX_JSON_DEPTH, checkDepth } from '../registry/input-types.ts';
 import { HTTP_STATUS } from './status.ts';
 
 export interface HttpTimeouts {
@@ -84,12 +85,26 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     connectionTimeout: 0,
     ...(opts.tls ? { https: { ...serverOptions, ...opts.tls } } : { http: serverOptions }),
     clientErrorHandler: answerClientError,
+    // Errors fastify raises before routing (a URL that does not decode, a bad header) get our shape too.
+    frameworkErrors: (err: FastifyError, _req: unknown, reply: FastifyReply) => {
+      const code = fastifyCode(err);
+      return sendError(reply, code === 'INTERNAL' ? 'INVALID_INPUT' : code, err.message);
+    },
     // An HTTPS server is an http.Server to everything here, so both are typed as the default instance.
   } as FastifyHttpOptions<Server>);
+
+  // A client that sends its requests and then half-closes (FIN) still gets its answers.
+  (app.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // CONNECT is not routed by the server: answer it instead of dropping the connection.
+  app.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    const body = JSON.stringify({ error: 'ROUTE_NOT_FOUND', cause: 'CONNECT is not supported: this is not a proxy' });
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
 
   // Which response (if any) a socket is writing, so a client error answers only between responses.
   app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     responses.set(req.socket, res);
+    requests.set(res, req);
     // Forget it once sent: a kept-alive socket would otherwise hold the last request (and its body).
     res.once('close', () => { if (responses.get(req.socket) === res) responses.delete(req.socket); });
   });
@@ -112,6 +127,20 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
 }
 
 const responses = new WeakMap<Socket, ServerResponse>();
+const requests = new WeakMap<ServerResponse, IncomingMessage>();
+
+/** A query input may nest MAX_JSON_DEPTH levels; the body around it adds two (input_batch). */
+const BODY_DEPTH = MAX_JSON_DEPTH + 2;
+
+/** Cheap pre-check: a body with fewer brackets than the limit cannot nest that deep. */
+function mayNestDeeper(text: string, limit: number): boolean {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c === 91 || c === 123) && ++n > limit) return true;
+  }
+  return false;
+}
 
 /** Reads a JSON body, stopping at the limit (the rest is dropped by the onSend hook before the 413 goes out). */
 function readJson(payload: IncomingMessage, limit: number, done: (err: Error | null, body?: unknown) => void): void {
@@ -136,6 +165,15 @@ function readJson(payload: IncomingMessage, limit: number, done: (err: Error | n
       body = JSON.parse(text);
     } catch (e) {
       return finish(new ServingError('MALFORMED_JSON', `request body is not valid JSON: ${(e as Error).message}`));
+    }
+    // One depth limit for every field of every endpoint: deeper bodies would overflow the stack
+    // of whatever walks them later (validation, JSON.stringify, a policy's params).
+    if (mayNestDeeper(text, BODY_DEPTH)) {
+      try {
+        checkDepth(body, 'request body', BODY_DEPTH);
+      } catch (e) {
+        return finish(e as ServingError);
+      }
     }
     finish(null, body);
   };
@@ -173,7 +211,13 @@ function discardRest(req: IncomingMessage, maxBytes: number): Promise<boolean> {
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const res = responses.get(socket);
-  if (socket.writable && (!res || !res.headersSent || res.writableEnded)) {
+  if (res && !res.writableEnded && !socket.destroyed && requests.get(res)?.complete) {
+    // Pipelined requests before the bad one are still being answered (in order): answer the error
+    // after the last of them, which is the one the socket saw last.
+    res.once('close', () => answerClientError(err, socket));
+    return;
+  }
+  if (socket.writable) {
     const [code, cause]: [ErrorCode, string] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? ['REQUEST_TIMEOUT', 'the request did not arrive in time (headers or body too slow); the connection is closed']
       : err.code === 'HPE_HEADER_OVERFLOW'

@@ -18,7 +18,8 @@ const ALIASES: Record<string, InputType> = {
 
 export function parseInputType(value: unknown): InputType {
   if (typeof value === 'string') {
-    const t = ALIASES[value.trim().toLowerCase()];
+    const key = value.trim().toLowerCase();
+    const t = Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined;
     if (t) return t;
   }
   throw new ServingError('INVALID_INPUT', `input_type must be one of ${INPUT_TYPES.join(', ')} (got ${describeValue(value)})`);
@@ -64,13 +65,13 @@ export const MAX_JSON_DEPTH = 100;
  * a 100,000-deep value (which JSON.parse accepts) would overflow the stack of any recursive walk,
  * JSON.stringify's included.
  */
-export function checkDepth(value: unknown, field: string): void {
+export function checkDepth(value: unknown, field: string, limit = MAX_JSON_DEPTH): void {
   const stack: Array<[unknown, number]> = [[value, 0]];
   while (stack.length) {
     const [v, depth] = stack.pop()!;
     if (v === null || typeof v !== 'object') continue;
-    if (depth >= MAX_JSON_DEPTH) {
-      throw new ServingError('INVALID_INPUT', `${field} nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep (the limit)`);
+    if (depth >= limit) {
+      throw new ServingError('INVALID_INPUT', `${field} nests arrays or objects more than ${limit} levels deep (the limit)`);
     }
     for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
   }
