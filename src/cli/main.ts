@@ -174,6 +174,10 @@ clientCommand(app.command('rm <name>'), async (c, json, name) => {
   const r = await c.admin('delete_app', { name });
   print(json, r, () => `application ${name} deleted`);
 });
+clientCommand(app.command('keys <name> [keys...]').description("set an application's query keys (none: open to everyone)"), async (c, json, name, keys) => {
+  const r = await c.admin('set_app_keys', { app_name: name, keys: keys ?? [] });
+  print(json, r, () => (keys?.length ? `application ${name} now needs one of ${keys.length} key(s)` : `application ${name} is open`));
+});
 clientCommand(app.command('ls'), async (c, json) => {
   const r = await c.admin<Array<Record<string, unknown>>>('get_all_applications', { verbose: true });
   print(json, r, () => table(r, ['name', 'input_type', 'latency_slo_micros', 'default_output', 'linked_models']));
