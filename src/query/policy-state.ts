@@ -12,8 +12,7 @@
 export interface StateStore {
   getState(key: string): Promise<string | undefined>;
   putState(key: string, value: string): Promise<void>;
-  /** Without it, evicted uids leave memory but stay in the store. */
-  deleteState?(key: string): Promise<void>;
+  deleteState(key: string): Promise<void>;
 }
 
 /** Whose state: an application's (under one policy), or one of its users'. */
@@ -80,7 +79,7 @@ export class PolicyStateStore {
     for (const old of mem.keys()) {
       if (mem.size <= this.maxUidsPerApp) break;
       mem.delete(old);
-      this.store.deleteState?.(old).catch(() => {});
+      this.store.deleteState(old).catch(() => {});
     }
   }
 }

@@ -166,6 +166,12 @@ export class SqliteStore implements Store {
     return this.guard('read policy state', () => (this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined)?.value);
   }
 
+  async deleteState(key: string): Promise<void> {
+    this.guard('delete policy state', () => {
+      this.db.prepare('DELETE FROM state WHERE key = ?').run(key);
+    });
+  }
+
   async putState(key: string, value: string): Promise<void> {
     this.guard('save policy state', () => {
       this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);

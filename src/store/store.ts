@@ -25,5 +25,6 @@ export interface Store {
   /** Free-form per-key state (selection policies); survives restarts. */
   getState(key: string): Promise<string | undefined>;
   putState(key: string, value: string): Promise<void>;
+  deleteState(key: string): Promise<void>;
   close(): Promise<void>;
 }
