@@ -211,7 +211,10 @@ function discardRest(req: IncomingMessage, maxBytes: number): Promise<boolean> {
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const res = responses.get(socket);
-  if (res && !res.writableEnded && !socket.destroyed && requests.get(res)?.complete) {
+  // A FIN in the middle of a request (HPE_INVALID_EOF_STATE) says nothing about the requests
+  // before it: they are answered first.
+  const eof = err.code === 'HPE_INVALID_EOF_STATE';
+  if (res && !res.writableEnded && !socket.destroyed && (eof || requests.get(res)?.complete)) {
     // Pipelined requests before the bad one are still being answered (in order): answer the error
     // after the last of them, which is the one the socket saw last.
     res.once('close', () => answerClientError(err, socket));
