@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { replicaPid } from '../helpers/replica-pid.ts';
+import { processAlive, replicaPid } from '../helpers/replica-pid.ts';
 import { execFile, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { once } from 'node:events';
@@ -18,14 +18,7 @@ function clipper(args: string[]): Promise<{ code: number; stdout: string; stderr
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = processAlive;
 
 it('the clipper CLI drives a started server, and SIGTERM stops it cleanly', async () => {
   const dataDir = tempDir();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { startClipper } from '../helpers/cli-server.ts';
-import { replicaPid } from '../helpers/replica-pid.ts';
+import { processAlive, replicaPid } from '../helpers/replica-pid.ts';
 import { send, tempDir, waitFor, writeJsModel } from '../helpers/server.ts';
 
 const SLOW_MODEL = `export function predict(inputs) {
@@ -16,14 +16,7 @@ const SLOW_MODEL = `export function predict(inputs) {
 `;
 const DRAIN_MS = 10_000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = processAlive;
 
 it('SIGTERM with 300 queries in flight: every one is answered, then replicas stop and the server exits 0', async () => {
   const server = await startClipper(tempDir(), ['--drain-timeout-ms', String(DRAIN_MS)]);

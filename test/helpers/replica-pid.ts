@@ -14,3 +14,13 @@ export function replicaPid(replicaId: string): number | undefined {
   }
   return undefined;
 }
+
+/** Whether a process exists (signal 0 checks without signalling). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
