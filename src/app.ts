@@ -131,9 +131,9 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
     if (silent && r.replicaId) manager.markUnresponsive(r.replicaId, reason);
     processor.removeReplica(r);
   });
-  manager.on('replica-exit', (id, reason) => {
+  manager.on('replica-exit', (id, reason, cause) => {
     // First the processor, so the batches the eviction fails are judged as possible queries of death.
-    processor.replicaExited(id, reason);
+    processor.replicaExited(id, reason, cause);
     rpc.evictByReplicaId(id, reason);
   });
   manager.on('replica-stopping', (id) => rpc.evictByReplicaId(id, 'replica is being stopped'));

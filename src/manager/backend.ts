@@ -3,6 +3,7 @@
  * The supervisor (states, restarts, limits, reconciling) is the same for every backend;
  * a backend only adapts an outside system (child processes, a Docker engine).
  */
+import { constants } from 'node:os';
 import type { MachineUsage } from '../measure/usage.ts';
 import type { ModelVersion } from '../registry/types.ts';
 import type { Enforcement, ResourceLimits } from './container-manager.ts';
@@ -15,11 +16,32 @@ export interface ReplicaSpec {
   rpc: { host: string; port: number };
 }
 
+/**
+ * How a replica's process ended, as far as its inputs are concerned: it `crashed` by itself (an
+ * exit, or a fatal signal of its own such as SIGSEGV or SIGABRT), or was `killed` from outside
+ * (SIGKILL, SIGTERM, SIGINT, SIGHUP, out of memory, its container removed).
+ */
+export type ExitCause = 'crashed' | 'killed';
+
+const FROM_OUTSIDE: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP']);
+
+/** The cause from what the OS or the engine reports: a signal, or an exit code (128 + n is signal n). */
+export function exitCause(x: { code?: number | null; signal?: string | null; oom?: boolean }): ExitCause {
+  if (x.oom) return 'killed';
+  const signal = x.signal ?? (x.code != null && x.code > 128 ? signalName(x.code - 128) : undefined);
+  return signal !== undefined && FROM_OUTSIDE.has(signal) ? 'killed' : 'crashed';
+}
+
+function signalName(n: number): string | undefined {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+}
+
 export interface ExitInfo {
   /** Human-readable: "exited with code 1", "killed by SIGKILL", "out of memory (limit 64 MiB)". */
   reason: string;
   /** Killed by the kernel's OOM killer (or Docker's OOMKilled). */
   oom: boolean;
+  cause: ExitCause;
 }
 
 export interface ReplicaHandle {

@@ -15,6 +15,9 @@
 import type { EventEmitter } from 'node:events';
 import type { MachineUsage, ReplicaUsage } from '../measure/usage.ts';
 import type { ModelVersion } from '../registry/types.ts';
+import type { ExitCause } from './backend.ts';
+
+export type ReplicaExitCause = ExitCause | 'stopped';
 
 export type ReplicaState = 'STARTING' | 'READY' | 'UNRESPONSIVE' | 'BACKOFF' | 'STOPPING' | 'STOPPED';
 
@@ -50,8 +53,11 @@ export interface VersionTarget { version: ModelVersion; replicas: number }
 export interface ContainerManagerEvents {
   /** About to stop a replica: take it out of rotation before it goes. */
   'replica-stopping': [replicaId: string];
-  /** A replica's process or container is gone (asked to or not). */
-  'replica-exit': [replicaId: string, reason: string];
+  /**
+   * A replica's process or container is gone. `cause`: 'stopped' when the manager ended it (scaled
+   * down, superseded, unresponsive); otherwise how it ended by itself or from outside (backend.ts).
+   */
+  'replica-exit': [replicaId: string, reason: string, cause: ReplicaExitCause];
 }
 
 export interface ContainerManager extends EventEmitter<ContainerManagerEvents> {

@@ -20,7 +20,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MachineSampler, readProcess } from '../measure/proc.ts';
 import type { MachineUsage } from '../measure/usage.ts';
-import type { Discovered, ExitInfo, ReplicaBackend, ReplicaHandle, ReplicaSpec } from './backend.ts';
+import { exitCause, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from './backend.ts';
 import { createCgroupLimiter, type CgroupLimiter } from './cgroups.ts';
 import type { Enforcement } from './container-manager.ts';
 import { launchSpec } from './launch.ts';
@@ -75,7 +75,7 @@ export class ProcessBackend implements ReplicaBackend {
       memory.follow(child.stderr!);
     }
     const exited = new Promise<ExitInfo>((resolve) => {
-      child.once('error', (e) => resolve({ reason: `could not start ${launch.command}: ${e.message}`, oom: false }));
+      child.once('error', (e) => resolve({ reason: `could not start ${launch.command}: ${e.message}`, oom: false, cause: 'crashed' }));
       child.once('exit', (code, signal) => {
         void (async () => {
           const oom = cgroup ? (await cgroup.oomKills().catch(() => 0)) > 0 : false;
@@ -86,7 +86,7 @@ export class ProcessBackend implements ReplicaBackend {
           // The reason goes into the replica's own log too, where an operator looks first.
           if (memory) memory.push(`[clipper] replica ${spec.replicaId}: ${reason}`);
           else await appendFile(logFile, `[clipper] replica ${spec.replicaId}: ${reason}\n`).catch(() => {});
-          resolve({ reason, oom });
+          resolve({ reason, oom, cause: exitCause({ code, signal, oom }) });
         })();
       });
     });

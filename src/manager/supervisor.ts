@@ -12,9 +12,9 @@ import { ServingError } from '../errors.ts';
 import { CpuRate } from '../measure/proc.ts';
 import type { MachineUsage, ReplicaUsage } from '../measure/usage.ts';
 import { versionKey, type ModelVersion } from '../registry/types.ts';
-import { fingerprint, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from './backend.ts';
+import { fingerprint, type ExitCause, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from './backend.ts';
 import type {
-  ContainerManager, ContainerManagerEvents, ReplicaInfo, ReplicaState, ResourceLimits, VersionTarget,
+  ContainerManager, ContainerManagerEvents, ReplicaExitCause, ReplicaInfo, ReplicaState, ResourceLimits, VersionTarget,
 } from './container-manager.ts';
 import { DEFAULT_RESTART_POLICY, INITIAL_BACKOFF, nextRestart, type BackoffState, type RestartPolicyConfig } from './restart-policy.ts';
 
@@ -36,8 +36,8 @@ interface Slot {
   fingerprint: string;
   backoff: BackoffState;
   timer: TimerHandle | undefined;
-  /** Set while we are the ones ending it: the reason it is going. */
-  ending: { reason: string; restart: boolean } | undefined;
+  /** Set while we are the ones ending it: the reason it is going (`cause` when not simply 'stopped'). */
+  ending: { reason: string; restart: boolean; cause?: ExitCause } | undefined;
   /** Bumped on every start, so a late callback of an earlier run is ignored. */
   generation: number;
   startedAtMono: number;
@@ -224,7 +224,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
       },
       (e) => {
         if (slot.generation !== gen) return;
-        this.onExit(slot, gen, { reason: `could not start: ${e instanceof Error ? e.message : String(e)}`, oom: false });
+        this.onExit(slot, gen, { reason: `could not start: ${e instanceof Error ? e.message : String(e)}`, oom: false, cause: 'crashed' });
       },
     );
   }
@@ -256,11 +256,12 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     const { info } = slot;
     const ending = slot.ending;
     const reason = exit.oom ? exit.reason : ending ? `${ending.reason} (${exit.reason})` : exit.reason;
+    const cause: ReplicaExitCause = ending ? (ending.cause ?? 'stopped') : exit.cause;
     info.lastExit = { reason, at: Date.now() };
     slot.ending = undefined;
     if ((ending && !ending.restart) || this.closing) {
       info.state = 'STOPPED';
-      this.emit('replica-exit', info.replicaId, reason);
+      this.emit('replica-exit', info.replicaId, reason, cause);
       this.notify();
       return;
     }
@@ -269,7 +270,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     slot.backoff = next.state;
     info.state = 'BACKOFF';
     info.restarts++;
-    this.emit('replica-exit', info.replicaId, reason);
+    this.emit('replica-exit', info.replicaId, reason, cause);
     this.log(`replica ${info.replicaId}: ${reason}; restarting in ${next.delayMs} ms`);
     this.notify();
     this.setTimer(slot, next.delayMs, () => {
@@ -302,7 +303,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     if (limit <= 0 || !s.info.enforcement.memory.startsWith('watchdog') || rssBytes <= limit || s.ending) return;
     const reason = `out of memory: resident ${mib(rssBytes)} MiB over the limit of ${s.info.limits.memoryMb} MiB (killed by the watchdog)`;
     this.log(`replica ${s.info.replicaId}: ${reason}`);
-    s.ending = { reason, restart: true };
+    s.ending = { reason, restart: true, cause: 'killed' };
     this.emit('replica-stopping', s.info.replicaId);
     s.handle?.kill();
   }

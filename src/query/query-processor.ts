@@ -10,8 +10,8 @@ import type { RegistryService } from '../registry/registry-service.ts';
 import { versionKey, type Application, type ModelVersion } from '../registry/types.ts';
 import type { Replica } from '../rpc/replica.ts';
 import { DEFAULT_BATCH_CONFIG } from './batching/batch-size-policy.ts';
+import type { LossCause } from './batching/loss-policy.ts';
 import { VersionQueue, type SendBatch, type VersionQueueOptions } from './batching/version-queue.ts';
-import { classifyExit } from './batching/loss-policy.ts';
 import { PredictionCache } from './cache/prediction-cache.ts';
 import { InputFlights } from './input-flights.ts';
 import { DEFAULT_QUARANTINE, Quarantine, type QuarantineOptions } from './quarantine.ts';
@@ -119,12 +119,12 @@ export class QueryProcessor {
   }
 
   /**
-   * A replica's process ended without being asked to (`reason`: the backend's exit text). Call
-   * before the RPC lets it go, so the batches it held are judged as possible queries of death
-   * (batching/loss-policy.ts) rather than retried on the next replica.
+   * A replica's process ended (`cause` from the resource manager, `reason` its exit text). Call
+   * before the RPC lets it go, so the batches of a replica that crashed or was killed are judged
+   * as possible queries of death (batching/loss-policy.ts) rather than retried on the next one.
    */
-  replicaExited(replicaId: string, reason: string): void {
-    const cause = classifyExit(reason);
+  replicaExited(replicaId: string, reason: string, cause: LossCause | 'stopped'): void {
+    if (cause === 'stopped') return;
     for (const q of this.queues.values()) q.replicaLost(replicaId, cause, reason);
   }
 

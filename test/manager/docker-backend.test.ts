@@ -111,7 +111,7 @@ describe('DockerBackend against a private dockerd', { skip: dockerd ? false : `n
 
     await engine.killContainer(c.Id);
     const exit = await h.exited;
-    assert.deepEqual(exit, { reason: 'exited with code 137 (SIGKILL)', oom: false });
+    assert.deepEqual(exit, { reason: 'exited with code 137 (SIGKILL)', oom: false, cause: 'killed' });
     assert.equal(await containerOf(s.replicaId), undefined, 'the exited container was removed');
     assert.ok((await h.logs(20)).includes('echo model loaded'), 'logs are read from the saved file after exit');
     const past = (await b.pastLogs('echo', '1', s.replicaId, 20)) ?? [];

@@ -26,12 +26,12 @@ class FakeHandle implements ReplicaHandle {
   }
   async stop(): Promise<void> {
     this.signals.push('TERM');
-    if (!this.ignoresTerm) this.exit({ reason: 'killed by SIGTERM', oom: false });
+    if (!this.ignoresTerm) this.exit({ reason: 'killed by SIGTERM', oom: false, cause: 'killed' });
     await this.exited;
   }
   kill(): void {
     this.signals.push('KILL');
-    this.exit({ reason: 'killed by SIGKILL', oom: false });
+    this.exit({ reason: 'killed by SIGKILL', oom: false, cause: 'killed' });
   }
   async stats() { return { cpuSeconds: 0, rssBytes: this.rss }; }
   async logs() { return [`log of ${this.replicaId}`]; }
@@ -59,7 +59,7 @@ function setup() {
   const backend = new FakeBackend();
   const sup = new Supervisor(backend, { rpc: { host: '127.0.0.1', port: 1 }, stopGraceMs: 100, startTimeoutMs: 5000, clock });
   const events: string[] = [];
-  sup.on('replica-exit', (id, reason) => events.push(`exit ${id}: ${reason}`));
+  sup.on('replica-exit', (id, reason, cause) => events.push(`exit ${id}: ${reason} [${cause}]`));
   sup.on('replica-stopping', (id) => events.push(`stopping ${id}`));
   const state = (id: string) => sup.replicas().find((r) => r.replicaId === id)?.state;
   return { clock, backend, sup, events, state };
@@ -106,6 +106,7 @@ describe('supervisor', () => {
     assert.equal(info.restarts, 1);
     assert.match(info.lastExit!.reason, /^unresponsive: no heartbeat for 5000 ms/);
     assert.ok(events.includes('stopping m:1#0'), 'taken out of rotation before it was killed');
+    assert.ok(events.some((e) => e.startsWith('exit m:1#0: unresponsive') && e.endsWith('[stopped]')), 'the manager ended it: its inputs are not suspects');
     clock.advance(250);
     await flush();
     assert.equal(state('m:1#0'), 'STARTING');
@@ -133,7 +134,7 @@ describe('supervisor', () => {
     await flush();
     for (const delay of [250, 500, 1000]) {
       const n = backend.started.length;
-      backend.last('m:1#0').exit({ reason: 'exited with code 1', oom: false });
+      backend.last('m:1#0').exit({ reason: 'exited with code 1', oom: false, cause: 'crashed' });
       await flush();
       clock.advance(delay - 1);
       await flush();
@@ -156,19 +157,20 @@ describe('supervisor', () => {
     assert.deepEqual(backend.last('m:1#0').signals, ['KILL']);
     assert.equal(state('m:1#0'), 'BACKOFF');
     assert.match(sup.replicas()[0]!.lastExit!.reason, /out of memory: resident 100 MiB over the limit of 64 MiB/);
-    assert.ok(events.some((e) => e.startsWith('exit m:1#0: out of memory')));
+    assert.ok(events.some((e) => e.startsWith('exit m:1#0: out of memory') && e.endsWith('[killed]')), 'a watchdog kill is from outside');
     clock.advance(250);
     await flush();
     assert.equal(state('m:1#0'), 'STARTING');
   });
 
   it('kernel OOM kills are reported as such', async () => {
-    const { backend, sup } = setup();
+    const { backend, sup, events } = setup();
     await sup.start(new Map([['m', [{ version: version('1', { memoryMb: 64 }), replicas: 1 }]]]));
     await flush();
-    backend.last('m:1#0').exit({ reason: 'out of memory (limit 64 MiB; killed by the kernel)', oom: true });
+    backend.last('m:1#0').exit({ reason: 'out of memory (limit 64 MiB; killed by the kernel)', oom: true, cause: 'killed' });
     await flush();
     assert.equal(sup.replicas()[0]!.lastExit!.reason, 'out of memory (limit 64 MiB; killed by the kernel)');
+    assert.ok(events.some((e) => e.endsWith('[killed]')), 'the backend\'s cause is passed on');
   });
 
   it('a change of limits replaces the running replica', async () => {

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { ServingError } from '../../src/errors.ts';
-import { classifyExit, lossVerdict, type LostInput } from '../../src/query/batching/loss-policy.ts';
+import { exitCause } from '../../src/manager/backend.ts';
+import { lossVerdict, type LostInput } from '../../src/query/batching/loss-policy.ts';
 import { VersionQueue, type QueueObserver, type SendBatch } from '../../src/query/batching/version-queue.ts';
 import { QueryMetrics } from '../../src/query/metrics.ts';
 import { DEFAULT_QUERY_OPTIONS, QueryProcessor, type Prediction } from '../../src/query/query-processor.ts';
@@ -36,20 +37,20 @@ describe('loss policy', () => {
   ];
   for (const [name, x, want] of cases) it(`${name} → ${want}`, () => assert.equal(lossVerdict({ ...base, ...x }), want));
 
-  it('reads the backends\' exit text', () => {
-    const table: Array<[string, string]> = [
-      ['exited with code 1', 'crashed'],
-      ['exited with code 0', 'crashed'],
-      ['killed by SIGABRT', 'crashed'],
-      ['killed by SIGSEGV', 'crashed'],
-      ['exited with code 134 (SIGABRT)', 'crashed'],
-      ['killed by SIGKILL', 'killed'],
-      ['killed by SIGTERM', 'killed'],
-      ['exited with code 137 (SIGKILL)', 'killed'],
-      ['out of memory (limit 64 MiB; killed by the kernel)', 'killed'],
-      ['container removed outside Clipper', 'killed'],
+  it('tells a crash from a kill by what the OS or the engine reports', () => {
+    const table: Array<[string, Parameters<typeof exitCause>[0], string]> = [
+      ['exited with code 1', { code: 1 }, 'crashed'],
+      ['exited with code 0', { code: 0 }, 'crashed'],
+      ['killed by SIGABRT', { signal: 'SIGABRT' }, 'crashed'],
+      ['killed by SIGSEGV', { signal: 'SIGSEGV' }, 'crashed'],
+      ['exited with code 134 (SIGABRT)', { code: 134 }, 'crashed'],
+      ['killed by SIGKILL', { signal: 'SIGKILL' }, 'killed'],
+      ['killed by SIGTERM', { signal: 'SIGTERM' }, 'killed'],
+      ['exited with code 137 (SIGKILL)', { code: 137 }, 'killed'],
+      ['out of memory (limit 64 MiB; killed by the kernel)', { signal: 'SIGKILL', oom: true }, 'killed'],
+      ['out of memory, exit code reported as 1', { code: 1, oom: true }, 'killed'],
     ];
-    for (const [text, want] of table) assert.equal(classifyExit(text), want, text);
+    for (const [what, exit, want] of table) assert.equal(exitCause(exit), want, what);
   });
 });
 
@@ -155,7 +156,7 @@ describe('query processor: quarantined inputs', () => {
         sent.push(...inputs.map(String));
         await tick();
         if (inputs.some((x) => String(x) === 'poison')) {
-          p.replicaExited(r.replicaId!, 'exited with code 1');
+          p.replicaExited(r.replicaId!, 'exited with code 1', 'crashed');
           p.removeReplica(r);
           throw new ServingError('WORKER_FAILED', 'lost');
         }

@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import { errorMessage, ServingError } from '../../errors.ts';
 import type { MachineUsage } from '../../measure/usage.ts';
 import type { ModelVersion } from '../../registry/types.ts';
-import { fingerprint, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from '../backend.ts';
+import { exitCause, fingerprint, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from '../backend.ts';
 import type { Enforcement, ResourceLimits } from '../container-manager.ts';
 import { replicaEnv } from '../launch.ts';
 import { tailFile } from '../process-backend.ts';
@@ -296,7 +296,9 @@ export class DockerBackend implements ReplicaBackend {
     return this.whileBusy(async () => {
       const exit = await this.engine.inspectContainer(t.id).then(
         (c) => describeExit(c),
-        (): ExitInfo => ({ reason: status === undefined ? 'container removed outside Clipper' : `exited with code ${status}`, oom: false }),
+        (): ExitInfo => (status === undefined
+          ? { reason: 'container removed outside Clipper', oom: false, cause: 'killed' }
+          : { reason: `exited with code ${status}`, oom: false, cause: exitCause({ code: status }) }),
       );
       await this.retire(t, exit.reason);
       t.gone = true;
@@ -360,9 +362,9 @@ export function containerName(v: Pick<ModelVersion, 'name' | 'version'>, replica
 
 export function describeExit(c: Pick<ContainerInspect, 'State' | 'HostConfig'>): ExitInfo {
   const { State: s, HostConfig: h } = c;
-  if (s.OOMKilled) return { reason: h.Memory ? `out of memory (limit ${Math.round(h.Memory / 1048576)} MiB)` : 'out of memory', oom: true };
+  if (s.OOMKilled) return { reason: h.Memory ? `out of memory (limit ${Math.round(h.Memory / 1048576)} MiB)` : 'out of memory', oom: true, cause: 'killed' };
   const signal = s.ExitCode > 128 ? Object.entries(constants.signals).find(([, n]) => n === s.ExitCode - 128)?.[0] : undefined;
-  return { reason: `exited with code ${s.ExitCode}${signal ? ` (${signal})` : ''}${s.Error ? `: ${s.Error}` : ''}`, oom: false };
+  return { reason: `exited with code ${s.ExitCode}${signal ? ` (${signal})` : ''}${s.Error ? `: ${s.Error}` : ''}`, oom: false, cause: exitCause({ code: s.ExitCode }) };
 }
 
 /** Memory in use less the page cache the kernel can drop (cgroup v1: total_inactive_file, v2: inactive_file). */

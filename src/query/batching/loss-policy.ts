@@ -41,18 +41,6 @@ export function lossVerdict(x: LostInput): LossVerdict {
   return x.cause === undefined ? 'retry' : 'isolate';
 }
 
-/**
- * Reads the backends' exit text ("exited with code 1", "killed by SIGKILL", "exited with code 137
- * (SIGKILL)", "out of memory …", "container removed outside Clipper"). A replica that exited or
- * raised a fatal signal by itself crashed; one ended from outside (KILL, TERM, INT, HUP), out of
- * memory or removed was killed.
- */
-export function classifyExit(reason: string): LossCause {
-  if (/out of memory|removed outside/i.test(reason)) return 'killed';
-  if (/\bSIG(KILL|TERM|INT|HUP)\b/.test(reason)) return 'killed';
-  return 'crashed';
-}
-
 export function quarantineReason(versionKey: string, cause: LossCause, exit: string): string {
   const how = cause === 'crashed' ? `a replica of ${versionKey} crashed` : `a replica of ${versionKey} died for the second time with it`;
   return `this input was in flight when ${how} (${exit}); not retried on other replicas`;
