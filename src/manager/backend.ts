@@ -4,6 +4,7 @@
  * a backend only adapts an outside system (child processes, a Docker engine).
  */
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import type { MachineUsage } from '../measure/usage.ts';
 import type { ModelVersion } from '../registry/types.ts';
 import type { Enforcement, ResourceLimits } from './container-manager.ts';
@@ -80,6 +81,11 @@ export interface ReplicaBackend {
   pastLogs(modelName: string, modelVersion: string, replicaId: string, tail: number): Promise<string[] | undefined>;
   machines(): Promise<MachineUsage[]>;
   close(): Promise<void>;
+}
+
+/** Where a replica's output is kept, whatever runs it: <logRoot>/<model>/<version>/<replica>.log. */
+export function replicaLogFile(logRoot: string, model: string, version: string, replicaId: string): string {
+  return join(logRoot, model, version, `${replicaId.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
 }
 
 /** What a replica was started with; a discovered replica whose fingerprint differs is replaced. */

@@ -20,7 +20,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { MachineSampler, readProcess } from '../measure/proc.ts';
 import type { MachineUsage } from '../measure/usage.ts';
-import { exitCause, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from './backend.ts';
+import { exitCause, replicaLogFile, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from './backend.ts';
 import { createCgroupLimiter, type CgroupLimiter } from './cgroups.ts';
 import type { Enforcement } from './container-manager.ts';
 import { launchSpec } from './launch.ts';
@@ -129,7 +129,7 @@ export class ProcessBackend implements ReplicaBackend {
   }
 
   private logFile(name: string, version: string, replicaId: string): string {
-    return join(this.dataDir, 'logs', name, version, `${replicaId.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+    return replicaLogFile(join(this.dataDir, 'logs'), name, version, replicaId);
   }
 }
 

@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import { errorMessage, ServingError } from '../../errors.ts';
 import type { MachineUsage } from '../../measure/usage.ts';
 import type { ModelVersion } from '../../registry/types.ts';
-import { exitCause, fingerprint, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from '../backend.ts';
+import { exitCause, fingerprint, replicaLogFile, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from '../backend.ts';
 import type { Enforcement, ResourceLimits } from '../container-manager.ts';
 import { replicaEnv } from '../launch.ts';
 import { tailFile } from '../process-backend.ts';
@@ -341,7 +341,7 @@ export class DockerBackend implements ReplicaBackend {
   }
 
   private logFile(model: string, version: string, replicaId: string): string {
-    return join(this.opts.logDir, model, version, `${replicaId.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+    return replicaLogFile(this.opts.logDir, model, version, replicaId);
   }
 
   private log(msg: string): void {

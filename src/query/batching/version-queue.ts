@@ -189,11 +189,11 @@ export class VersionQueue {
    */
   releaseDead(all: boolean): void {
     const now = this.clock.now();
-    const dead = (t: Task) => t.abandoned || t.deadline <= now;
+    const dead = (t: Task) => isDead(t, now);
     let dropped = 0;
     const drop = (t: Task) => {
       this.queuedBytes -= t.input.length;
-      if (!t.abandoned) t.done({ ok: false, code: 'DEADLINE_EXCEEDED', error: 'deadline passed while queued' });
+      expire(t);
       dropped++;
     };
     while (this.head < this.items.length && dead(this.items[this.head]!)) {
@@ -291,9 +291,9 @@ export class VersionQueue {
       if (t.suspect && out.length > 0) break; // a suspect travels alone
       this.items[this.head++] = undefined as unknown as Task; // let finished tasks be collected
       this.queuedBytes -= t.input.length;
-      if (t.abandoned || t.deadline <= now) {
+      if (isDead(t, now)) {
         expired++;
-        if (!t.abandoned) t.done({ ok: false, code: 'DEADLINE_EXCEEDED', error: 'deadline passed while queued' });
+        expire(t);
         continue;
       }
       this.observer.queued(now - t.enqueuedAt);
@@ -388,6 +388,15 @@ export class VersionQueue {
     if (quarantined) this.observer.dropped('quarantine', quarantined);
     if (again.length) this.requeue(again);
   }
+}
+
+/** Nobody waits for it any more: its query was answered, or its deadline passed. */
+function isDead(t: Task, now: number): boolean {
+  return t.abandoned || t.deadline <= now;
+}
+
+function expire(t: Task): void {
+  if (!t.abandoned) t.done({ ok: false, code: 'DEADLINE_EXCEEDED', error: 'deadline passed while queued' });
 }
 
 function size(bytes: number): string {
