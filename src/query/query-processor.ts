@@ -136,10 +136,10 @@ export class QueryProcessor {
   takeLoad(): VersionLoadSample[] {
     const now = this.clock.now();
     return [...this.queues.entries()].map(([key, q]) => {
-      const v = this.registry.listVersions().find((x) => versionKey(x.name, x.version) === key);
-      const sep = key.lastIndexOf(':');
+      // Model names cannot hold ':' (registry/validation.ts), so the first one separates the version.
+      const sep = key.indexOf(':');
       return {
-        name: v?.name ?? key.slice(0, sep), version: v?.version ?? key.slice(sep + 1),
+        name: key.slice(0, sep), version: key.slice(sep + 1),
         depth: q.depth, readyReplicas: q.replicaCount, batchSizes: q.batchSizes(), profile: q.profile.table(),
         inflight: Object.fromEntries(q.replicaLoads().map((r) => [r.replicaId, r.inflight])), interval: q.load.take(now),
       };
