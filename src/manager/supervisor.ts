@@ -51,6 +51,8 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
   private readonly cpu = new CpuRate();
   private readonly clock: Clock;
   private closing = false;
+  /** Starts still in the backend: close() waits for them, so no replica is created after it returns. */
+  private readonly pendingStarts = new Set<Promise<unknown>>();
 
   constructor(private readonly backendImpl: ReplicaBackend, private readonly opts: SupervisorOptions) {
     super();
@@ -187,6 +189,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all([...this.slots.values()].map((s) => this.end(s, 'frontend shutting down', false)));
+    while (this.pendingStarts.size) await Promise.allSettled([...this.pendingStarts]);
     await this.backendImpl.close();
   }
 
@@ -213,11 +216,12 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     const gen = ++slot.generation;
     const spec: ReplicaSpec = { replicaId: slot.info.replicaId, version: v, limits: slot.info.limits, rpc: this.opts.rpc };
     slot.fingerprint = fingerprint(spec);
-    this.backendImpl.start(spec).then(
-      (h) => {
+    const pending: Promise<unknown> = this.backendImpl.start(spec).then(
+      async (h) => {
         if (slot.generation !== gen || slot.ending) {
           // Asked to stop while it was being created.
-          void h.stop(this.opts.stopGraceMs);
+          await h.stop(this.opts.stopGraceMs);
+          await h.exited;
           return;
         }
         this.attach(slot, h);
@@ -226,7 +230,9 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
         if (slot.generation !== gen) return;
         this.onExit(slot, gen, { reason: `could not start: ${e instanceof Error ? e.message : String(e)}`, oom: false, cause: 'crashed' });
       },
-    );
+    ).catch((e) => this.log(`replica ${slot.info.replicaId}: could not stop after an abandoned start: ${String(e)}`))
+      .finally(() => this.pendingStarts.delete(pending));
+    this.pendingStarts.add(pending);
   }
 
   /** Watches a started (or adopted) replica: start timeout, exit. */

@@ -113,6 +113,26 @@ describe('supervisor', () => {
     assert.equal(backend.started.length, 2);
   });
 
+  it('close() waits for a start still in the backend and stops what it created', async () => {
+    const { backend, sup } = setup();
+    let finishStart!: () => void;
+    const created = new Promise<void>((r) => { finishStart = r; });
+    backend.start = async (spec) => {
+      await created;
+      const handle = new FakeHandle(spec.replicaId);
+      backend.started.push({ spec, handle });
+      return handle;
+    };
+    await sup.start(new Map([['m', [{ version: version('1'), replicas: 1 }]]]));
+    let closed = false;
+    const closing = sup.close().then(() => { closed = true; });
+    await flush();
+    assert.equal(closed, false, 'close() returned while the container was still being created');
+    finishStart();
+    await closing;
+    assert.deepEqual(backend.last('m:1#0').signals, ['TERM'], 'the replica created after close() began was stopped');
+  });
+
   it('a replica that never registers is killed at the start timeout and tried again', async () => {
     const { clock, backend, sup, state } = setup();
     await sup.start(new Map([['m', [{ version: version('1'), replicas: 1 }]]]));
