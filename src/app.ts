@@ -166,6 +166,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
 
 async function createBackend(config: ResolvedConfig, log: (msg: string) => void): Promise<ReplicaBackend> {
   if (config.backend === 'local') return new ProcessBackend(config.dataDir, log);
+  if (config.backend === 'kubernetes') throw new ServingError('INVALID_INPUT', 'the kubernetes backend is not wired yet');
   const { DockerBackend } = await import('./manager/docker/docker-backend.ts');
   const owner = createHash('sha1').update(config.dataDir).digest('hex').slice(0, 12);
   return new DockerBackend({ dockerHost: config.dockerHost, image: config.dockerImage || undefined, owner, logDir: join(config.dataDir, 'logs'), log });

@@ -1,7 +1,8 @@
 /** Every setting and its default, resolved once into a frozen object (UserConfig → ResolvedConfig). */
+import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 
-export const BACKENDS = ['local', 'docker'] as const;
+export const BACKENDS = ['local', 'docker', 'kubernetes'] as const;
 export type BackendKind = (typeof BACKENDS)[number];
 
 export interface UserConfig {
@@ -27,6 +28,12 @@ export interface UserConfig {
   backend?: BackendKind;
   /** The Docker engine (unix:///path/docker.sock or tcp://host:port). */
   dockerHost?: string;
+  /** Several Docker engines, one per machine: replicas are placed across them (overrides dockerHost). */
+  dockerHosts?: string[];
+  /** ca.pem, cert.pem and key.pem for tcp:// engines, as DOCKER_CERT_PATH ('' = plain TCP). */
+  dockerTlsDir?: string;
+  /** Kubernetes backend: the namespace replicas' Deployments go in. */
+  kubeNamespace?: string;
   /** Image of the built-in runtimes on the Docker backend. */
   dockerImage?: string;
   /** Superseded versions kept warm (one replica each) for pinned queries and instant rollback. */
@@ -35,6 +42,16 @@ export interface UserConfig {
   onDemandIdleMs?: number;
   /** How often measurements are taken and the autoscaler decides. */
   measureIntervalMs?: number;
+
+  // ---------- cluster ----------
+  /** Where the registry lives: '' = SQLite in the data directory; redis://host:port/db = shared by every frontend on it. */
+  store?: string;
+  /** Prefix of every Redis key, so several clusters can share one Redis. */
+  storePrefix?: string;
+  /** The address replicas and other frontends use to reach this frontend (default: --host, or this machine's first address when bound to all). */
+  advertiseAddress?: string;
+  /** Redis store: how long the resource manager's leader lease lasts without renewal. */
+  leaseTtlMs?: number;
 
   // ---------- security ----------
   /** Bearer token for the admin API with every right ('' = none; required off loopback). */
@@ -96,6 +113,13 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     backend: user.backend ?? 'local',
     dockerHost: user.dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
     dockerImage: user.dockerImage ?? '',
+    dockerHosts: user.dockerHosts ?? [],
+    dockerTlsDir: user.dockerTlsDir ?? process.env.DOCKER_CERT_PATH ?? '',
+    kubeNamespace: user.kubeNamespace ?? 'clipper',
+    store: user.store ?? '',
+    storePrefix: user.storePrefix ?? 'clipper:',
+    advertiseAddress: user.advertiseAddress ?? defaultAdvertiseAddress(user.host ?? '127.0.0.1'),
+    leaseTtlMs: user.leaseTtlMs ?? 5000,
     warmVersions: user.warmVersions ?? 1,
     onDemandIdleMs: user.onDemandIdleMs ?? 60_000,
     measureIntervalMs: user.measureIntervalMs ?? 1000,
@@ -120,4 +144,12 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function defaultAdvertiseAddress(host: string): string {
+  if (host !== '0.0.0.0' && host !== '::') return host;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
 }

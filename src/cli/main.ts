@@ -62,6 +62,13 @@ program.command('start')
   .option('--backend <kind>', `where replicas run: ${BACKENDS.join('|')} (default local)`, backend)
   .option('--docker-host <url>', 'Docker engine for --backend docker: unix:///path/docker.sock or tcp://host:port (default $DOCKER_HOST or /var/run/docker.sock)')
   .option('--docker-image <name>', 'image of the built-in runtimes on the Docker backend (see `clipper image build`)')
+  .option('--machine <url>', 'a Docker engine of one machine (repeat for several: replicas are placed across them by utilization)', collect, [])
+  .option('--docker-tls-dir <dir>', 'ca.pem, cert.pem and key.pem for tcp:// engines (default $DOCKER_CERT_PATH)')
+  .option('--kube-namespace <ns>', 'namespace of the replicas on --backend kubernetes (default clipper)')
+  .option('--store <url>', 'registry: redis://host:port/db shares it with every frontend on that Redis (default: SQLite in the data directory)')
+  .option('--store-prefix <p>', 'prefix of every Redis key (default clipper:)')
+  .option('--advertise-address <addr>', 'address replicas and other frontends use to reach this one (default --host, or the first address when bound to all)')
+  .option('--lease-ttl-ms <ms>', 'with --store redis: how long the resource manager lease lasts unrenewed (default 5000)', int)
   .option('--warm-versions <n>', 'superseded versions kept warm with one replica each (default 1)', int)
   .option('--on-demand-idle-ms <ms>', 'stop a version started for pinned queries after this long without any (default 60000)', int)
   .option('--measure-interval-ms <ms>', 'how often load is measured and the autoscaler decides (default 1000)', int)
@@ -97,7 +104,8 @@ program.command('start')
     await runStart({
       dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit,
       cacheBytes: o.cacheBytes, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
-      backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, warmVersions: o.warmVersions, onDemandIdleMs: o.onDemandIdleMs,
+      backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, dockerHosts: o.machine, dockerTlsDir: o.dockerTlsDir, kubeNamespace: o.kubeNamespace,
+      store: o.store, storePrefix: o.storePrefix, advertiseAddress: o.advertiseAddress, leaseTtlMs: o.leaseTtlMs, warmVersions: o.warmVersions, onDemandIdleMs: o.onDemandIdleMs,
       measureIntervalMs: o.measureIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, predictTimeoutMs: o.predictTimeoutMs,
       startTimeoutMs: o.startTimeoutMs, readyTimeoutMs: o.readyTimeoutMs, stopGraceMs: o.stopGraceMs,
       adminToken, readToken, tlsCert: o.tlsCert, tlsKey: o.tlsKey,
@@ -106,6 +114,10 @@ program.command('start')
       artifactRoot: o.artifactRoot, maxArtifactBytes: o.maxArtifactBytes, maxQueueBytes: o.maxQueueBytes, maxSelectionUids: o.maxSelectionUids,
     }, Boolean(o.demo));
   });
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 program.command('image').description('container images').command('build')
   .description('build the runtime image for --backend docker from this machine (offline: no registry, no Dockerfile)')

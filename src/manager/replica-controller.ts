@@ -21,6 +21,8 @@ export interface ControllerOptions {
   tickMs: number;
   clock?: Clock;
   log?: (msg: string) => void;
+  /** In a cluster, only the frontend holding the leader lease decides and applies (default: always). */
+  leads?: () => boolean;
 }
 
 export interface ScalingEvent { at: string; model: string; version: string; from: number; to: number; reason: string }
@@ -83,7 +85,7 @@ export class ReplicaController {
 
   /** Adopts what an earlier run left, starts every model's replicas, and begins ticking. */
   async start(): Promise<void> {
-    await this.manager.start(new Map(this.registry.modelNames().map((m) => [m, this.targets(m)])));
+    await this.manager.start(this.allTargets());
     await this.measurements.collect(this.clock.now());
     this.schedule();
   }
@@ -129,6 +131,7 @@ export class ReplicaController {
   async tick(): Promise<void> {
     const now = this.clock.now();
     const snap = await this.measurements.collect(now);
+    if (!this.leads()) return;
     const m = snap.machines[0];
     for (const model of this.registry.modelNames()) {
       const settings = this.settings(model);
@@ -150,7 +153,16 @@ export class ReplicaController {
   }
 
   replan(model: string): void {
-    if (!this.closed) void this.applyModel(model);
+    if (!this.closed && this.leads()) void this.applyModel(model);
+  }
+
+  /** Every model's targets, for a frontend that has just taken the lead. */
+  allTargets(): Map<string, VersionTarget[]> {
+    return new Map(this.registry.modelNames().map((m) => [m, this.targets(m)]));
+  }
+
+  private leads(): boolean {
+    return this.opts.leads?.() ?? true;
   }
 
   async close(): Promise<void> {

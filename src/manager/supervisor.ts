@@ -186,6 +186,19 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     return this.backendImpl.machines();
   }
 
+  /**
+   * Lets go of the replicas without stopping them, for the next leader to adopt (backend.discover);
+   * a backend whose replicas die with this process (local) stops them instead.
+   */
+  async release(): Promise<void> {
+    if (this.backendImpl.kind === 'local') return this.close();
+    this.closing = true;
+    for (const s of this.slots.values()) this.clearTimer(s);
+    while (this.pendingStarts.size) await Promise.allSettled([...this.pendingStarts]);
+    this.slots.clear();
+    await this.backendImpl.close();
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all([...this.slots.values()].map((s) => this.end(s, 'frontend shutting down', false)));

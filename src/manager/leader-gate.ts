@@ -1,0 +1,149 @@
+/**
+ * The resource manager of one frontend in a cluster. Only the frontend holding the leader lease
+ * starts, stops and watches replicas (its Supervisor); every other frontend sees the replicas
+ * connected to its own RPC port, which — since every replica connects to every frontend — are
+ * the replicas that can answer its queries. This class is that switch: while leading it is the
+ * supervisor (and forwards its events); while following it is a read-only view of the RPC port.
+ *
+ *   follow ──lead(supervisor)──▶ lead ──follow()──▶ follow
+ *
+ * Handing over: a leader that loses the lease releases its supervisor — containers keep running
+ * for the next leader to adopt; local processes, which no other frontend can adopt, are stopped.
+ */
+import { EventEmitter } from 'node:events';
+import { ServingError } from '../errors.ts';
+import type { MachineUsage, ReplicaUsage } from '../measure/usage.ts';
+import type { RegistryService } from '../registry/registry-service.ts';
+import type { ContainerManager, ContainerManagerEvents, ReplicaInfo, VersionTarget } from './container-manager.ts';
+
+/** What a follower knows of replicas: those registered with its own RPC port. */
+export interface ConnectedReplica { replicaId: string | undefined; modelName: string; modelVersion: string }
+
+export interface LeaderGateOptions {
+  backend: string;
+  registry: RegistryService;
+  connected: () => ConnectedReplica[];
+  /** Where the leader's admin API is, for messages that send the caller there. */
+  leaderAdmin: () => string | undefined;
+  log: (msg: string) => void;
+  pollMs?: number;
+}
+
+/** A supervisor that can also let go of its replicas without stopping them. */
+export interface LeadingManager extends ContainerManager {
+  release(): Promise<void>;
+}
+
+export class LeaderGatedManager extends EventEmitter<ContainerManagerEvents> implements ContainerManager {
+  readonly backend: string;
+  private leader: LeadingManager | undefined;
+  private readonly forward = {
+    stopping: (id: string) => this.emit('replica-stopping', id),
+    exit: (...a: ContainerManagerEvents['replica-exit']) => this.emit('replica-exit', ...a),
+  };
+
+  constructor(private readonly opts: LeaderGateOptions) {
+    super();
+    this.backend = opts.backend;
+  }
+
+  get leading(): boolean {
+    return this.leader !== undefined;
+  }
+
+  /** Takes over: the supervisor adopts what the previous leader left and applies every target. */
+  async lead(m: LeadingManager, targets: Map<string, VersionTarget[]>): Promise<void> {
+    await this.follow();
+    m.on('replica-stopping', this.forward.stopping);
+    m.on('replica-exit', this.forward.exit);
+    this.leader = m;
+    await m.start(targets);
+    // Replicas already registered here (with the previous leader too) are ready now.
+    for (const r of this.opts.connected()) m.markReady(r.replicaId, r.modelName, r.modelVersion);
+  }
+
+  async follow(): Promise<void> {
+    const m = this.leader;
+    if (!m) return;
+    this.leader = undefined;
+    m.off('replica-stopping', this.forward.stopping);
+    m.off('replica-exit', this.forward.exit);
+    await m.release();
+  }
+
+  async start(targets: Map<string, VersionTarget[]>): Promise<void> {
+    await this.leader?.start(targets);
+  }
+
+  async apply(model: string, targets: VersionTarget[]): Promise<void> {
+    await this.leader?.apply(model, targets);
+  }
+
+  markReady(replicaId: string | undefined, name: string, version: string): string | undefined {
+    return this.leader ? this.leader.markReady(replicaId, name, version) : replicaId;
+  }
+
+  markUnresponsive(replicaId: string, reason: string): void {
+    // A follower that cannot hear a replica may be the one cut off: only the leader kills.
+    if (this.leader) this.leader.markUnresponsive(replicaId, reason);
+    else this.opts.log(`replica ${replicaId} is silent here (${reason}); the leader decides whether it is unresponsive`);
+  }
+
+  isStarting(name: string, version: string): boolean {
+    if (this.leader) return this.leader.isStarting(name, version);
+    // The leader may be starting it; a query waits for it within its SLO rather than failing now.
+    const v = this.opts.registry.getVersion(name, version);
+    return v !== undefined && !this.connectedOf(name, version).length;
+  }
+
+  async waitReady(name: string, version: string, count: number, timeoutMs: number): Promise<boolean> {
+    if (this.leader) return this.leader.waitReady(name, version, count, timeoutMs);
+    return this.poll(() => this.connectedOf(name, version).length >= count, timeoutMs);
+  }
+
+  async waitStopped(name: string, version: string, keep: number, timeoutMs: number): Promise<boolean> {
+    if (this.leader) return this.leader.waitStopped(name, version, keep, timeoutMs);
+    return this.poll(() => this.connectedOf(name, version).length <= keep, timeoutMs);
+  }
+
+  replicas(): ReplicaInfo[] {
+    if (this.leader) return this.leader.replicas();
+    return this.opts.connected().map((r, i) => ({
+      replicaId: r.replicaId ?? `${r.modelName}:${r.modelVersion}@${i}`, modelName: r.modelName, modelVersion: r.modelVersion,
+      state: 'READY' as const, machine: '', restarts: 0, startedAt: undefined, lastExit: undefined,
+      limits: { cpus: 0, memoryMb: 0 }, enforcement: { cpu: 'known to the leader', memory: 'known to the leader' },
+    })).sort((a, b) => a.replicaId.localeCompare(b.replicaId));
+  }
+
+  async logs(name: string, version: string, replicaId: string | undefined, tail: number): Promise<Array<{ replica_id: string; lines: string[] }>> {
+    if (this.leader) return this.leader.logs(name, version, replicaId, tail);
+    const where = this.opts.leaderAdmin();
+    throw new ServingError('UNAVAILABLE', `replica logs are kept by the frontend that leads the resource manager${where ? ` (${where})` : ' (none leads right now)'}: ask it`);
+  }
+
+  async usage(): Promise<ReplicaUsage[]> {
+    return this.leader ? this.leader.usage() : [];
+  }
+
+  async machines(): Promise<MachineUsage[]> {
+    return this.leader ? this.leader.machines() : [];
+  }
+
+  /** A frontend that shuts down hands over like one that loses the lease. */
+  async close(): Promise<void> {
+    await this.follow();
+  }
+
+  private connectedOf(name: string, version: string): ConnectedReplica[] {
+    return this.opts.connected().filter((r) => r.modelName === name && r.modelVersion === version);
+  }
+
+  private async poll(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      if (done()) return true;
+      if (Date.now() >= end) return false;
+      await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 100));
+    }
+  }
+}
