@@ -2,6 +2,7 @@
  * A private Docker daemon for tests: its own data root, exec root and socket in a fresh short
  * directory under /tmp, no bridge network and no iptables rules (replicas use the host network).
  * Needs root and dockerd; otherwise startDockerd() returns undefined and whyNoDockerd() says why.
+ * Options: `wrap` runs it inside a network namespace, `tcp` adds a TLS listener (cluster tests).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
@@ -12,6 +13,8 @@ export interface TestDockerd {
   /** unix://<dir>/docker.sock */
   host: string;
   dir: string;
+  /** tcp://<ip>:<port> when started with `tcp` (TLS, client certificates required). */
+  tcpHost?: string;
   /** Removes every container, stops the daemon, unmounts what it left and deletes the directory. */
   stop(): Promise<void>;
 }
@@ -24,19 +27,38 @@ export function whyNoDockerd(): string {
 
 const CANDIDATES = ['/usr/sbin/dockerd', '/usr/bin/dockerd', '/usr/local/bin/dockerd'];
 
-export async function startDockerd(timeoutMs = 60_000): Promise<TestDockerd | undefined> {
+export interface DockerdOptions {
+  timeoutMs?: number;
+  /**
+   * Prefix of the command, e.g. `['nsenter', '--net=/run/netns/<ns>']` to run the daemon (and
+   * the containerd it starts, and its `--network host` containers) in a network namespace.
+   * Prefer nsenter to `ip netns exec`: the latter remounts /sys, hiding the cgroup mounts.
+   */
+  wrap?: string[];
+  /** Also listen on tcp://host:port (default 2376) with --tlsverify: these PEM files for the server and the CA its clients' certificates must chain to. */
+  tcp?: { host: string; port?: number; ca: string; cert: string; key: string };
+}
+
+export async function startDockerd(options: number | DockerdOptions = {}): Promise<TestDockerd | undefined> {
+  const opts: DockerdOptions = typeof options === 'number' ? { timeoutMs: options } : options;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const bin = CANDIDATES.find((p) => existsSync(p));
   if (!bin) return unavailable('dockerd is not installed');
   if (process.getuid?.() !== 0) return unavailable('dockerd needs root');
 
   const dir = mkdtempSync('/tmp/dkt-');
   const host = `unix://${dir}/docker.sock`;
+  const tcpHost = opts.tcp ? `tcp://${opts.tcp.host}:${opts.tcp.port ?? 2376}` : undefined;
+  const tls = opts.tcp
+    ? ['-H', tcpHost!, '--tlsverify', '--tlscacert', opts.tcp.ca, '--tlscert', opts.tcp.cert, '--tlskey', opts.tcp.key]
+    : [];
+  const [cmd, ...pre] = opts.wrap?.length ? [...opts.wrap, bin] : [bin];
   const logFd = openSync(join(dir, 'dockerd.log'), 'a');
   let child: ChildProcess;
   try {
-    child = spawn(bin, [
+    child = spawn(cmd!, [...pre,
       '--data-root', join(dir, 'root'), '--exec-root', join(dir, 'exec'), '-H', host, '--pidfile', join(dir, 'pid'),
-      '--iptables=false', '--bridge=none',
+      '--iptables=false', '--bridge=none', ...tls,
     ], { stdio: ['ignore', logFd, logFd], detached: true });
   } finally {
     closeSync(logFd);
@@ -92,7 +114,7 @@ export async function startDockerd(timeoutMs = 60_000): Promise<TestDockerd | un
     await stop();
     return unavailable(`dockerd did not come up within ${timeoutMs} ms${log ? `:\n${log}` : ''}`);
   }
-  return { host, dir, stop };
+  return { host, dir, tcpHost, stop };
 }
 
 function unavailable(why: string): undefined {

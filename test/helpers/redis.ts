@@ -5,7 +5,7 @@
  * directory. Returns undefined, with whyNoRedis() saying why, when redis-server is not installed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -40,14 +40,19 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** `wrap` prefixes the command, e.g. ['ip', 'netns', 'exec', 'ns1'] to run it inside a namespace. */
+/**
+ * `wrap` prefixes the command, e.g. ['ip', 'netns', 'exec', 'ns1'] to run it inside a namespace;
+ * then readiness is read from its log (the test process may have no route to `host`) and `port`
+ * defaults to 6379 (a fresh namespace has every port free).
+ */
 export async function startRedis(opts: { host?: string; port?: number; wrap?: string[] } = {}): Promise<TestRedis | undefined> {
   if (!BIN) {
     reason = 'redis-server is not installed (apt-get install -y redis-server)';
     return undefined;
   }
   const host = opts.host ?? '127.0.0.1';
-  const port = opts.port ?? await freePort(host);
+  const wrapped = !!opts.wrap?.length;
+  const port = opts.port ?? (wrapped ? 6379 : await freePort(host));
   const dir = mkdtempSync('/tmp/redis-test-');
   let child: ChildProcess | undefined;
   let gone: Promise<void> = Promise.resolve();
@@ -58,12 +63,14 @@ export async function startRedis(opts: { host?: string; port?: number; wrap?: st
       '--appendfsync', 'always', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', join(dir, 'redis.log'),
     ];
     const [cmd, ...pre] = opts.wrap?.length ? [...opts.wrap, BIN] : [BIN];
+    const logFile = join(dir, 'redis.log');
+    const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
     child = spawn(cmd!, [...pre, ...args], { stdio: 'ignore' });
     const c = child;
     gone = new Promise<void>((r) => c.once('exit', () => r()));
     const end = Date.now() + 10_000;
     for (;;) {
-      if (await answersPing(host, port)) return;
+      if (wrapped ? logSaysReady(logFile, logFrom) : await answersPing(host, port)) return;
       if (c.exitCode !== null || Date.now() > end) throw new Error(`redis-server did not start on ${host}:${port} (see ${join(dir, 'redis.log')})`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -88,6 +95,11 @@ export async function startRedis(opts: { host?: string; port?: number; wrap?: st
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function logSaysReady(file: string, from: number): boolean {
+  if (!existsSync(file)) return false;
+  return readFileSync(file).subarray(from).toString().includes('Ready to accept connections');
 }
 
 function answersPing(host: string, port: number): Promise<boolean> {
