@@ -1,18 +1,26 @@
 /**
  * The model registry: applications, model versions, links and current versions, kept in memory
- * for the hot path and written through to a Store. Listeners (query processor, resource manager)
- * learn of changes from events; the registry imports none of them.
+ * for the hot path (a RegistryView) and written to a Store. Listeners (query processor, resource
+ * manager) learn of changes from events; the registry imports none of them.
+ *
+ * The store's change feed is the only way state reaches the view, this frontend's own writes
+ * included: a write goes to the store, which answers with its revision, and resolves once the
+ * feed has brought that revision here (read-your-writes). Events are emitted as batches are
+ * applied, so every frontend sharing a store emits the same events for every change.
  *
  * Events: 'app-added' (app), 'app-deleted' (name), 'app-changed' (app), 'links-changed' (appName),
  *         'version-added' (v), 'version-deleted' (v), 'current-changed' (modelName, version|undefined),
  *         'version-changed' (v: replicas or resources), 'autoscaling-changed' (modelName)
  */
 import { EventEmitter } from 'node:events';
-import { ServingError } from '../errors.ts';
-import type { Store } from '../store/store.ts';
-import { inspectArtifact } from './artifact-source.ts';
+import { resolve } from 'node:path';
+import { errorMessage, ServingError } from '../errors.ts';
+import type { FeedEvent, FeedSubscription, FencingToken, Store } from '../store/store.ts';
+import { exists, materializeArtifact, packArtifact } from './artifact-blobs.ts';
+import { inspectArtifact, isUnder } from './artifact-source.ts';
 import { removeArtifact, storeArtifact, sweepPartialArtifacts } from './artifacts.ts';
 import type { InputType } from './input-types.ts';
+import { RegistryView, type ChangeBatch, type RegistryEvent } from './registry-view.ts';
 import { versionKey, type Application, type ModelVersion, type Runtime } from './types.ts';
 
 export interface NewApp { name: string; inputType: InputType; defaultOutput: string; latencySloMicros: number; overloadDefault?: boolean }
@@ -38,94 +46,99 @@ export interface RegistryOptions {
 export type ArtifactCheck = (runtime: Runtime, artifactPath: string, v: NewVersion) => Promise<void>;
 
 export class RegistryService extends EventEmitter {
-  private apps = new Map<string, Application>();
-  private versions = new Map<string, ModelVersion>();
-  private current = new Map<string, string>();
-  private links = new Map<string, string[]>();
-  private autoscale = new Map<string, Record<string, unknown>>();
+  private readonly view = new RegistryView();
   /** Versions being registered (copy, check, store in flight): a second registration of one is refused at once. */
   private pending = new Map<string, NewVersion>();
+  private feed: FeedSubscription | undefined;
+  /** Writes waiting for their revision to come back on the feed. */
+  private waiters: Array<{ rev: number; done: (e?: Error) => void }> = [];
+  /** Artifacts fetched from a shared store into this frontend's directory, by hash. */
+  private fetched = new Map<string, Promise<string>>();
 
   constructor(
     private readonly store: Store,
     private readonly opts: RegistryOptions,
     private readonly checkArtifact: ArtifactCheck = async () => {},
+    /** Longest a write waits for the feed to bring its own change back. */
+    private readonly applyTimeoutMs = 10_000,
   ) {
     super();
   }
 
+  /** Loads the registry (emitting nothing) and follows the store's feed from there. */
   async load(): Promise<void> {
     const s = await this.store.load();
-    for (const a of s.apps) this.apps.set(a.name, a);
-    for (const v of s.versions) this.versions.set(versionKey(v.name, v.version), v);
-    for (const [m, v] of Object.entries(s.currentVersions)) this.current.set(m, v);
-    for (const l of s.links) this.links.set(l.appName, [...(this.links.get(l.appName) ?? []), l.modelName]);
-    for (const [m, a] of Object.entries(s.autoscaling)) this.autoscale.set(m, a);
+    this.view.reset(s, s.rev);
     await sweepPartialArtifacts(this.opts.artifactDir);
+    this.feed?.close();
+    this.feed = this.store.watch(s.rev, (e) => this.onFeed(e), (e) => this.opts.log(`registry change feed: ${errorMessage(e)}`));
   }
 
+  /** Stops following the feed; writes still waiting fail. */
+  close(): void {
+    this.feed?.close();
+    this.feed = undefined;
+    for (const w of this.waiters.splice(0)) w.done(new ServingError('UNAVAILABLE', 'the registry is closing'));
+  }
+
+  /** The revision of the last change applied to this frontend's view. */
+  get revision(): number { return this.view.rev; }
+
   // ---------- reads (synchronous, from memory) ----------
-  getApp(name: string): Application | undefined { return this.apps.get(name); }
-  listApps(): Application[] { return [...this.apps.values()]; }
-  linkedModels(app: string): string[] { return this.links.get(app) ?? []; }
-  currentVersion(model: string): string | undefined { return this.current.get(model); }
-  getVersion(name: string, version: string): ModelVersion | undefined { return this.versions.get(versionKey(name, version)); }
-  listVersions(): ModelVersion[] { return [...this.versions.values()]; }
+  getApp(name: string): Application | undefined { return this.view.apps.get(name); }
+  listApps(): Application[] { return [...this.view.apps.values()]; }
+  linkedModels(app: string): string[] { return this.view.links.get(app) ?? []; }
+  currentVersion(model: string): string | undefined { return this.view.current.get(model); }
+  getVersion(name: string, version: string): ModelVersion | undefined { return this.view.versions.get(versionKey(name, version)); }
+  listVersions(): ModelVersion[] { return [...this.view.versions.values()]; }
   versionsOf(name: string): ModelVersion[] { return this.listVersions().filter((v) => v.name === name); }
   hasModel(name: string): boolean { return this.versionsOf(name).length > 0; }
   modelNames(): string[] { return [...new Set(this.listVersions().map((v) => v.name))]; }
   /** A model's autoscaling settings as stored (the autoscaler validates them), or undefined when it is off. */
-  autoscaling(model: string): Record<string, unknown> | undefined { return this.autoscale.get(model); }
+  autoscaling(model: string): Record<string, unknown> | undefined { return this.view.autoscale.get(model); }
 
   requireApp(name: string): Application {
-    const a = this.apps.get(name);
+    const a = this.view.apps.get(name);
     if (!a) throw new ServingError('APP_NOT_FOUND', `application ${JSON.stringify(name)} does not exist`);
     return a;
   }
   requireVersion(name: string, version?: string): ModelVersion {
     if (!this.hasModel(name)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(name)} does not exist`);
-    const v = version ?? this.current.get(name);
-    const mv = v === undefined ? undefined : this.versions.get(versionKey(name, v));
+    const v = version ?? this.view.current.get(name);
+    const mv = v === undefined ? undefined : this.view.versions.get(versionKey(name, v));
     if (!mv) throw new ServingError('VERSION_NOT_FOUND', version === undefined ? `model ${name} has no current version` : `model ${name} has no version ${JSON.stringify(version)}`);
     return mv;
   }
 
   // ---------- writes ----------
   async addApp(n: NewApp): Promise<Application> {
-    if (this.apps.has(n.name)) throw new ServingError('ALREADY_EXISTS', `application ${n.name} already exists`);
+    if (this.view.apps.has(n.name)) throw new ServingError('ALREADY_EXISTS', `application ${n.name} already exists`);
     const app: Application = { ...n, overloadDefault: n.overloadDefault ?? false, policy: 'single', policyParams: {}, createdAt: Date.now() };
-    await this.store.putApp(app).catch((e) => { throw alreadyExists(e, `application ${n.name} already exists`); });
-    this.apps.set(app.name, app);
-    this.emit('app-added', app);
-    return app;
+    await this.applied(await this.store.putApp(app).catch((e) => { throw alreadyExists(e, `application ${n.name} already exists`); }));
+    return this.view.apps.get(n.name) ?? app;
   }
 
   async deleteApp(name: string): Promise<void> {
     this.requireApp(name);
-    await this.store.deleteApp(name);
-    this.apps.delete(name);
-    this.links.delete(name);
-    this.emit('app-deleted', name);
+    await this.applied(await this.store.deleteApp(name));
   }
 
   async setAppPolicy(name: string, policy: string, params: Record<string, unknown>): Promise<Application> {
     const app = this.requireApp(name);
-    await this.store.updateAppPolicy(name, policy, params);
-    const updated = { ...app, policy, policyParams: params };
-    this.apps.set(name, updated);
-    this.emit('app-changed', updated);
-    return updated;
+    await this.applied(await this.store.updateAppPolicy(name, policy, params));
+    return this.view.apps.get(name) ?? { ...app, policy, policyParams: params };
   }
 
   /**
    * Registers a version: vets and copies its artifact, checks it for its runtime, stores it and
    * makes it current. A version is reserved from the first await to the last, so of concurrent
-   * registrations of one name and version exactly one proceeds and the rest get ALREADY_EXISTS;
-   * each copies into its own directory, so a failed one removes only its own files.
+   * registrations of one name and version exactly one proceeds and the rest get ALREADY_EXISTS
+   * (across frontends, the store's atomic check decides); each copies into its own directory, so a
+   * failed one removes only its own files.
    */
   async addVersion(n: NewVersion): Promise<ModelVersion> {
     const key = versionKey(n.name, n.version);
-    if (this.versions.has(key) || this.pending.has(key)) throw new ServingError('ALREADY_EXISTS', `model ${n.name} version ${n.version} already exists`);
+    if (this.view.versions.has(key) || this.pending.has(key)) throw new ServingError('ALREADY_EXISTS', `model ${n.name} version ${n.version} already exists`);
     const sibling = this.versionsOf(n.name)[0] ?? [...this.pending.values()].find((p) => p.name === n.name);
     if (sibling && sibling.inputType !== n.inputType) {
       throw new ServingError('TYPE_MISMATCH', `model ${n.name} has input type ${sibling.inputType}; a new version cannot use ${n.inputType}`);
@@ -139,20 +152,16 @@ export class RegistryService extends EventEmitter {
 
     this.pending.set(key, n);
     try {
-      const v = await this.register(n);
-      this.versions.set(key, v);
+      const { v, rev } = await this.register(n);
+      await this.applied(rev);
       if (n.runtime === 'command') this.opts.log(`runtime command: registered ${key}, which runs ${JSON.stringify(n.containerName)} (requested by ${n.requestedBy ?? 'this process'})`);
-      const previous = this.current.get(n.name);
-      this.current.set(n.name, n.version);
-      this.emit('version-added', v);
-      this.emit('current-changed', n.name, n.version, previous);
-      return v;
+      return this.view.versions.get(key) ?? v;
     } finally {
       this.pending.delete(key);
     }
   }
 
-  private async register(n: NewVersion): Promise<ModelVersion> {
+  private async register(n: NewVersion): Promise<{ v: ModelVersion; rev: number }> {
     const { artifactDir, artifactRoot, maxArtifactBytes } = this.opts;
     const plan = n.modelDataPath ? await inspectArtifact(n.modelDataPath, { root: artifactRoot, maxBytes: maxArtifactBytes }) : undefined;
     const artifact = plan ? await storeArtifact(artifactDir, n.name, n.version, plan, maxArtifactBytes) : { path: '', hash: '' };
@@ -163,12 +172,44 @@ export class RegistryService extends EventEmitter {
     };
     try {
       await this.checkArtifact(n.runtime, artifact.path, n);
-      await this.store.putVersion(v, true).catch((e) => { throw alreadyExists(e, `model ${n.name} version ${n.version} already exists`); });
+      // Other frontends fetch the content from the shared store (localArtifact); it goes in before the version that names it.
+      if (this.store.shared && artifact.path) await this.store.putArtifact!(artifact.hash, await packArtifact(artifact.path, artifactDir, maxArtifactBytes));
+      const rev = await this.store.putVersion(v, true).catch((e) => { throw alreadyExists(e, `model ${n.name} version ${n.version} already exists`); });
+      return { v, rev };
     } catch (e) {
       await this.discard(artifact.path);
       throw e;
     }
-    return v;
+  }
+
+  /**
+   * A local path holding a version's artifact: the registered copy when it is in this frontend's
+   * artifact directory, otherwise (a shared store) fetched into it once and verified against the
+   * version's hash. '' for a version without one.
+   */
+  async localArtifact(v: ModelVersion): Promise<string> {
+    if (!v.artifactPath) return '';
+    if (!this.store.shared || (isUnder(resolve(v.artifactPath), resolve(this.opts.artifactDir)) && await exists(v.artifactPath))) return v.artifactPath;
+    const cached = this.fetched.get(v.artifactHash);
+    if (cached) {
+      const path = await cached.catch(() => undefined);
+      if (path !== undefined && await exists(path)) return path;
+      if (this.fetched.get(v.artifactHash) === cached) this.fetched.delete(v.artifactHash);
+      return this.localArtifact(v);
+    }
+    const fetching = this.fetchArtifact(v);
+    this.fetched.set(v.artifactHash, fetching);
+    fetching.catch(() => { if (this.fetched.get(v.artifactHash) === fetching) this.fetched.delete(v.artifactHash); });
+    return fetching;
+  }
+
+  private async fetchArtifact(v: ModelVersion): Promise<string> {
+    const { artifactDir, maxArtifactBytes } = this.opts;
+    const blob = await this.store.getArtifact!(v.artifactHash);
+    if (!blob) throw new ServingError('ARTIFACT_INVALID', `the artifact of ${v.name}:${v.version} is not in the shared store`);
+    // The archive's header is small beside the content; anything far past the limit is not ours.
+    if (blob.length > maxArtifactBytes + 8 * 1024 * 1024) throw new ServingError('ARTIFACT_INVALID', `the shared copy of the artifact of ${v.name}:${v.version} is larger than the artifact limit`);
+    return materializeArtifact(blob, v, artifactDir, maxArtifactBytes);
   }
 
   /** Removes a copy no version uses any more; a failure is logged, not thrown (the registry is already right). */
@@ -178,67 +219,43 @@ export class RegistryService extends EventEmitter {
 
   async setCurrentVersion(name: string, version: string): Promise<void> {
     this.requireVersion(name, version);
-    const previous = this.current.get(name);
-    await this.store.setCurrentVersion(name, version);
-    this.current.set(name, version);
-    this.emit('current-changed', name, version, previous);
+    await this.applied(await this.store.setCurrentVersion(name, version));
   }
 
   async deleteVersion(name: string, version: string): Promise<void> {
-    const v = this.requireVersion(name, version);
-    const wasCurrent = this.current.get(name) === version;
+    this.requireVersion(name, version);
+    const wasCurrent = this.view.current.get(name) === version;
     const others = this.versionsOf(name).filter((o) => o.version !== version).sort((a, b) => b.createdAt - a.createdAt);
     const next = wasCurrent ? others[0]?.version : undefined;
-    await this.store.deleteVersion(name, version, next);
-    this.versions.delete(versionKey(name, version));
-    if (others.length === 0) {
-      for (const [app, models] of this.links) if (models.includes(name)) this.links.set(app, models.filter((m) => m !== name));
-      this.autoscale.delete(name);
-    }
-    if (wasCurrent) {
-      if (next) this.current.set(name, next);
-      else this.current.delete(name);
-    }
-    this.emit('version-deleted', v);
-    if (wasCurrent) this.emit('current-changed', name, next, version);
-    if (v.artifactPath && !this.listVersions().some((o) => o.artifactPath === v.artifactPath)) await this.discard(v.artifactPath);
+    await this.applied(await this.store.deleteVersion(name, version, next));
   }
 
   /**
    * Sets a version's replica count. A count set by hand turns the model's autoscaling off
-   * (in the same write); the autoscaler's own decisions pass `byAutoscaler`.
+   * (in the same write); the autoscaler's own decisions pass `byAutoscaler`, and in a cluster the
+   * leader's fencing token (`fence`): the store refuses the write (FORBIDDEN, see isFenced) once
+   * another frontend has taken the lead.
    */
-  async setReplicas(name: string, version: string, replicas: number, opts: { byAutoscaler?: boolean } = {}): Promise<ModelVersion> {
+  async setReplicas(name: string, version: string, replicas: number, opts: { byAutoscaler?: boolean; fence?: FencingToken } = {}): Promise<ModelVersion> {
     const v = this.requireVersion(name, version);
-    const turnsOff = !opts.byAutoscaler && this.autoscale.has(name);
-    if (turnsOff) await this.store.setAutoscaling(name, undefined, { version: v.version, count: replicas });
-    else await this.store.setReplicas(name, v.version, replicas);
-    const updated = { ...v, replicas };
-    this.versions.set(versionKey(name, v.version), updated);
-    if (turnsOff) {
-      this.autoscale.delete(name);
-      this.emit('autoscaling-changed', name);
-    }
-    this.emit('version-changed', updated);
-    return updated;
+    const turnsOff = !opts.byAutoscaler && this.view.autoscale.has(name);
+    const rev = turnsOff
+      ? await this.store.setAutoscaling(name, undefined, { version: v.version, count: replicas }, opts.fence)
+      : await this.store.setReplicas(name, v.version, replicas, opts.fence);
+    await this.applied(rev);
+    return this.getVersion(name, v.version) ?? { ...v, replicas };
   }
 
   async setResources(name: string, version: string, cpus: number, memoryMb: number): Promise<ModelVersion> {
     const v = this.requireVersion(name, version);
-    await this.store.setResources(name, v.version, cpus, memoryMb);
-    const updated = { ...v, cpus, memoryMb };
-    this.versions.set(versionKey(name, v.version), updated);
-    this.emit('version-changed', updated);
-    return updated;
+    await this.applied(await this.store.setResources(name, v.version, cpus, memoryMb));
+    return this.getVersion(name, v.version) ?? { ...v, cpus, memoryMb };
   }
 
-  /** Turns a model's autoscaling on (validated settings) or off (undefined). */
-  async setAutoscaling(model: string, settings: Record<string, unknown> | undefined): Promise<void> {
+  /** Turns a model's autoscaling on (validated settings) or off (undefined); `fence` as for setReplicas. */
+  async setAutoscaling(model: string, settings: Record<string, unknown> | undefined, opts: { fence?: FencingToken } = {}): Promise<void> {
     if (!this.hasModel(model)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(model)} does not exist`);
-    await this.store.setAutoscaling(model, settings);
-    if (settings) this.autoscale.set(model, settings);
-    else this.autoscale.delete(model);
-    this.emit('autoscaling-changed', model);
+    await this.applied(await this.store.setAutoscaling(model, settings, undefined, opts.fence));
   }
 
   async linkModels(appName: string, modelNames: string[]): Promise<string[]> {
@@ -251,10 +268,8 @@ export class RegistryService extends EventEmitter {
       }
     }
     const next = [...new Set([...this.linkedModels(appName), ...modelNames])];
-    await this.store.setLinks(appName, next);
-    this.links.set(appName, next);
-    this.emit('links-changed', appName);
-    return next;
+    await this.applied(await this.store.setLinks(appName, next));
+    return this.linkedModels(appName);
   }
 
   async unlinkModels(appName: string, modelNames: string[]): Promise<string[]> {
@@ -263,10 +278,64 @@ export class RegistryService extends EventEmitter {
     const missing = modelNames.filter((m) => !linked.includes(m));
     if (missing.length) throw new ServingError('MODEL_NOT_FOUND', `model(s) ${missing.join(', ')} are not linked to ${appName}`);
     const next = linked.filter((m) => !modelNames.includes(m));
-    await this.store.setLinks(appName, next);
-    this.links.set(appName, next);
-    this.emit('links-changed', appName);
-    return next;
+    await this.applied(await this.store.setLinks(appName, next));
+    return this.linkedModels(appName);
+  }
+
+  // ---------- the feed ----------
+
+  private onFeed(e: FeedEvent): void {
+    let batch: ChangeBatch;
+    if ('batch' in e) {
+      if (e.batch.rev <= this.view.rev) return;
+      batch = e.batch;
+    } else {
+      batch = { rev: e.snapshot.rev, changes: this.view.diff(e.snapshot) };
+      this.opts.log(`registry: reloaded from the store at revision ${e.snapshot.rev} (${batch.changes.length} change(s) missed)`);
+    }
+    const events = this.view.apply(batch);
+    this.publish(events);
+    for (const w of this.waiters.filter((x) => x.rev <= this.view.rev)) w.done();
+    this.waiters = this.waiters.filter((x) => x.rev > this.view.rev);
+    for (const ev of events) if (ev.name === 'version-deleted') void this.dropLocalCopies(ev.args[0] as ModelVersion);
+  }
+
+  /** Emits a batch's events; a listener that throws is logged, so the feed goes on for the others. */
+  private publish(events: RegistryEvent[]): void {
+    for (const ev of events) {
+      try {
+        this.emit(ev.name, ...ev.args);
+      } catch (e) {
+        this.opts.log(`registry: a listener of ${ev.name} failed: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  /** Removes this frontend's copies of a deleted version's artifact that no remaining version uses. */
+  private async dropLocalCopies(v: ModelVersion): Promise<void> {
+    const left = this.listVersions();
+    if (v.artifactPath && isUnder(resolve(v.artifactPath), resolve(this.opts.artifactDir)) && !left.some((o) => o.artifactPath === v.artifactPath)) {
+      await this.discard(v.artifactPath);
+    }
+    const fetched = this.fetched.get(v.artifactHash);
+    if (fetched && !left.some((o) => o.artifactHash === v.artifactHash)) {
+      this.fetched.delete(v.artifactHash);
+      const path = await fetched.catch(() => undefined);
+      if (path) await this.discard(path);
+    }
+  }
+
+  /** Resolves once the feed has applied revision `rev` here. */
+  private applied(rev: number): Promise<void> {
+    if (this.view.rev >= rev) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new ServingError('STORAGE_UNAVAILABLE', `the change was saved (revision ${rev}) but this frontend's change feed has not brought it back within ${this.applyTimeoutMs / 1000} s; it will apply once the feed catches up`));
+      }, this.applyTimeoutMs);
+      const waiter = { rev, done: (e?: Error) => { clearTimeout(timer); e ? reject(e) : resolve(); } };
+      this.waiters.push(waiter);
+    });
   }
 }
 

@@ -17,7 +17,7 @@ it('persists to a file and keeps writes atomic', async () => {
   await a.putVersion(version('1'), true);
   await a.putVersion(version('2'), true);
   await a.setLinks('app', ['m']);
-  await assert.rejects(a.putVersion(version('2'), true), /UNIQUE/);
+  await assert.rejects(a.putVersion(version('2'), true), (e: any) => e.code === 'ALREADY_EXISTS');
   await a.putState('app/app/x', '{"w":1}');
   await a.close();
 

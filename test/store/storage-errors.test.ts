@@ -45,13 +45,13 @@ it('sorts SQLite and errno codes into STORAGE_FULL, STORAGE_UNAVAILABLE or leave
   assert.equal(toStorageError(already, 'x', dir), already);
 });
 
-it('the SQLite store reports a full disk as STORAGE_FULL and keeps constraint errors as they are', needsDisk('tmpfs'), async () => {
+it('the SQLite store reports a full disk as STORAGE_FULL and a duplicate as ALREADY_EXISTS', needsDisk('tmpfs'), async () => {
   const disk = mountTmpfs('1m')!;
   const store = new SqliteStore(join(disk.dir, 'registry.sqlite'));
   try {
     const app = (name: string) => ({ name, inputType: 'strings' as const, defaultOutput: 'd', latencySloMicros: 1000, overloadDefault: false, policy: 'single', policyParams: {}, createdAt: 1 });
     await store.putApp(app('a'));
-    await assert.rejects(store.putApp(app('a')), /UNIQUE constraint failed/);
+    await assert.rejects(store.putApp(app('a')), (e: ServingError) => e.code === 'ALREADY_EXISTS');
     disk.fill();
     await assert.rejects(store.putApp({ ...app('b'), defaultOutput: 'x'.repeat(64 * 1024) }), (e: ServingError) => {
       assert.equal(e.code, 'STORAGE_FULL');
