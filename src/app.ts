@@ -31,7 +31,9 @@ import { rpcSecurity } from './rpc/replica-auth.ts';
 import { checkArtifact } from './runtimes/check-artifact.ts';
 import { AppKeys } from './security/app-keys.ts';
 import { DataDirLock } from './store/data-dir-lock.ts';
+import { RedisStore } from './store/redis-store.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store } from './store/store.ts';
 
 export interface ClipperApp {
   config: ResolvedConfig;
@@ -73,19 +75,28 @@ export async function startApp(user: UserConfig = {}, log: (msg: string) => void
 }
 
 async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, log: (msg: string) => void): Promise<ClipperApp> {
-  const store = new SqliteStore(join(config.dataDir, 'registry.sqlite'));
+  const store: Store = config.store
+    ? new RedisStore({ url: config.store, prefix: config.storePrefix })
+    : new SqliteStore(join(config.dataDir, 'registry.sqlite'));
   undo.push({ what: 'store', run: () => store.close() });
   const registry = new RegistryService(store, {
     artifactDir: join(config.dataDir, 'artifacts'), artifactRoot: config.artifactRoot, maxArtifactBytes: config.maxArtifactBytes,
     allowCommandRuntime: config.allowCommandRuntime, log,
   }, (runtime, path) => checkArtifact(runtime, path));
   await registry.load();
+  undo.push({ what: 'registry feed', run: () => registry.close() });
   // Query API keys per application (http/auth.ts); a deleted application's keys go with it.
   const appKeys = new AppKeys(store);
   await appKeys.load(registry.listApps().map((a) => a.name));
   registry.on('app-deleted', (name: string) => {
     appKeys.drop(name).catch((e) => log(`the keys of deleted application ${name} could not be dropped: ${e instanceof Error ? e.message : String(e)}`));
   });
+  if (store.shared) {
+    // Keys set through another frontend are enforced here within a second.
+    const refresh = setInterval(() => void appKeys.load(registry.listApps().map((a) => a.name)).catch(() => {}), 1000);
+    refresh.unref();
+    undo.push({ what: 'app key refresh', run: () => clearInterval(refresh) });
+  }
 
   // RPC security (docs/rpc.md): keys from the data dir, curve off loopback, only registered models register.
   const rpc = new RpcServer({
@@ -100,6 +111,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   undo.push({ what: 'rpc', run: () => rpc.close() });
   const manager = new Supervisor(await createBackend(config, log), {
     rpc: rpc.endpoint(), stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, log,
+    localArtifact: (v) => registry.localArtifact(v),
   });
   undo.push({ what: 'replicas', run: () => manager.close() });
   let controller: ReplicaController | undefined;

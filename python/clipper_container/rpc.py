@@ -14,6 +14,8 @@ Container -> frontend
 
 Frontend -> container
     heartbeat      [""] [u32 3] [u32 2] [u32 heartbeat type]
+    frontends      [""] [u32 3] [u32 2] [u32 3] [JSON {"frontends": ["host:port", ...], "self": ...}]
+                   (extension "frontends" only: the cluster's frontends, see docs/rpc.md)
     predict        [""] [u32 3] [u32 1] [u32 msg id] [u32 0] [u64 header len]
                    [header: u64 input type, u64 count, u64 length per input] [input]...
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import os
 import signal
 import socket
@@ -49,6 +52,7 @@ MSG_CONTAINER_CONTENT_WITH_STATUS = 3  # extension "status"
 HB_KEEPALIVE = 0
 HB_SEND_METADATA = 1
 HB_EXTENSIONS_ACCEPTED = 2  # extension negotiation
+HB_FRONTENDS = 3  # extension "frontends": a JSON frame with the cluster's frontends follows
 
 REQUEST_PREDICT = 0
 
@@ -81,7 +85,8 @@ STATUS_OK = 0
 STATUS_ERROR = 1
 
 EXTENSION_STATUS = "status"
-SUPPORTED_EXTENSIONS = (EXTENSION_STATUS,)
+EXTENSION_FRONTENDS = "frontends"
+SUPPORTED_EXTENSIONS = (EXTENSION_STATUS, EXTENSION_FRONTENDS)
 
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
 DEFAULT_HEARTBEAT_TIMEOUT = 5.0
@@ -183,6 +188,46 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Frontends:
+    """The cluster's frontends ("host:port" each); ``self_address`` is the sender's own entry."""
+    frontends: list
+    self_address: str | None
+
+
+_ADDRESS = re.compile(r"^(?:\[([^\]]+)\]|([^:\s]+)):([0-9]{1,5})$")
+
+
+def parse_address(text: str) -> tuple[str, int] | None:
+    """``host:port`` or ``[v6]:port`` -> (host, port); None when malformed."""
+    m = _ADDRESS.match(text.strip())
+    if not m or not 0 < int(m.group(3)) < 65536:
+        return None
+    return (m.group(1) or m.group(2), int(m.group(3)))
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _canonical(text: str) -> str:
+    a = parse_address(text)
+    return format_address(*a) if a else text
+
+
+def parse_frontends_env(text: str) -> list[str]:
+    """CLIPPER_FRONTENDS: ``host:port,host:port`` (blanks ignored) -> canonical addresses."""
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        a = parse_address(item)
+        if a is None:
+            raise ConfigError(f"CLIPPER_FRONTENDS: {item!r} is not host:port")
+        out.append(format_address(*a))
+    return out
+
+
+@dataclass(frozen=True)
 class PredictRequest:
     msg_id: bytes  # the 4 id bytes, echoed verbatim in the response
     input_type: int
@@ -229,6 +274,8 @@ def parse_message(frames: Sequence[bytes]) -> Union[Heartbeat, PredictRequest]:
 
     if msg_type == MSG_HEARTBEAT:
         kind = struct.unpack_from("<I", data, 8)[0] if len(data) >= 12 else HB_KEEPALIVE
+        if kind == HB_FRONTENDS:
+            return _parse_frontends(data[12:])
         return Heartbeat(kind)
     if msg_type != MSG_CONTAINER_CONTENT:
         raise ProtocolError(f"unexpected message type {msg_type} from frontend")
@@ -266,6 +313,18 @@ def parse_message(frames: Sequence[bytes]) -> Union[Heartbeat, PredictRequest]:
         inputs.append(data[16 + offset : 16 + offset + n])
         offset += n
     return PredictRequest(msg_id=msg_id, input_type=input_type, inputs=inputs)
+
+
+def _parse_frontends(body: bytes) -> Frontends:
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("frontends: the frame is not JSON") from None
+    listed = parsed.get("frontends") if isinstance(parsed, dict) else None
+    if not isinstance(listed, list) or not all(isinstance(a, str) and parse_address(a) for a in listed):
+        raise ProtocolError('frontends: expected a list of "host:port" addresses')
+    me = parsed.get("self")
+    return Frontends([_canonical(a) for a in listed], _canonical(me) if isinstance(me, str) and parse_address(me) else None)
 
 
 def decode_input(input_type: int, raw: bytes):
@@ -369,8 +428,16 @@ class ModelContainer:
     CLIPPER_MODEL_VERSION, CLIPPER_INPUT_TYPE, CLIPPER_IP, CLIPPER_PORT,
     CLIPPER_HEARTBEAT_MS, CLIPPER_FRONTEND_TIMEOUT_MS, CLIPPER_EXTENSIONS,
     CLIPPER_REPLICA_ID, CLIPPER_REPLICA_SECRET, CLIPPER_RPC_SERVER_KEY,
-    CLIPPER_PARENT_PID). Durations given as arguments are in seconds; the
-    environment variables are in milliseconds.
+    CLIPPER_PARENT_PID, CLIPPER_FRONTENDS, CLIPPER_READY_FILE). Durations given
+    as arguments are in seconds; the environment variables are in milliseconds.
+
+    Several frontends (docs/rpc.md, "Several frontends"): besides the primary
+    (ip:port) the container keeps one independent connection to each frontend
+    in ``frontends`` (CLIPPER_FRONTENDS) and, with the "frontends" extension
+    (declared by default when CLIPPER_FRONTENDS is set), to those a frontend
+    lists; it drops connections other than the primary that the latest list
+    does not name. ``ready_file`` (CLIPPER_READY_FILE) exists while a frontend
+    that accepted the registration is heard from.
 
     ``secret`` is the per-replica secret the resource manager hands out; it is
     sent in the registration's extension frame. ``server_key`` is the
@@ -394,6 +461,8 @@ class ModelContainer:
         secret: str | None = None,
         server_key: str | None = None,
         parent_pid: int | None = None,
+        frontends: Sequence[str] | None = None,
+        ready_file: str | None = None,
         env=None,
     ):
         env = os.environ if env is None else env
@@ -436,19 +505,28 @@ class ModelContainer:
             except ValueError:
                 raise ConfigError(f"CLIPPER_PARENT_PID={raw!r} is not a process id") from None
         self.parent_pid = parent_pid  # exit when this process is no longer our parent
+        if frontends is None:
+            frontends = parse_frontends_env(env.get("CLIPPER_FRONTENDS", ""))
+        else:
+            frontends = parse_frontends_env(",".join(frontends))
+        self.frontends = list(frontends)
+        self.ready_file = ready_file if ready_file is not None else env.get("CLIPPER_READY_FILE") or None
         if extensions is None:
-            raw = env.get("CLIPPER_EXTENSIONS", ",".join(SUPPORTED_EXTENSIONS))
+            # "frontends" only in a cluster (CLIPPER_FRONTENDS set), or when asked for by name.
+            default = [EXTENSION_STATUS] + ([EXTENSION_FRONTENDS] if self.frontends else [])
+            raw = env.get("CLIPPER_EXTENSIONS", ",".join(default))
             extensions = [e.strip() for e in raw.split(",") if e.strip()]
         unknown = [e for e in extensions if e not in SUPPORTED_EXTENSIONS]
         if unknown:
             raise ConfigError(f"unsupported extension(s) {unknown}; supported: {list(SUPPORTED_EXTENSIONS)}")
         self.extensions = list(extensions)
 
-        self.address = f"tcp://{self.ip}:{self.port}"
+        self.address = f"tcp://{format_address(self.ip, self.port)}"
         self._stop = threading.Event()
-        self._status_enabled = False  # frontend accepted the "status" extension
         self._warned_input_type = False
-        self.sessions = 0  # number of sockets opened so far (1 + reconnects)
+        self._connections: dict[str, _Connection] = {}
+        self._ready = False  # the readiness file exists (as far as we know)
+        self.sessions = 0  # number of sockets opened so far (1 + reconnects), all frontends
 
     # -- control ---------------------------------------------------------
 
@@ -473,10 +551,22 @@ class ModelContainer:
             "serving model %s:%s (input type %s) via %s",
             self.name, self.version, INPUT_TYPE_NAMES[self.input_type], self.address,
         )
+        self._connections = {}
+        self._add(format_address(self.ip, self.port), primary=True)
+        for address in self.frontends:
+            self._add(address, primary=False)
         try:
             while not self._stop.is_set():
-                self._run_session(context, wake_r)
+                if self.parent_pid and os.getppid() != self.parent_pid:
+                    log.warning("parent process %d is gone; shutting down", self.parent_pid)
+                    self._stop.set()
+                    break
+                self._step(context, wake_r)
         finally:
+            for conn in self._connections.values():
+                conn.close()
+            self._connections = {}
+            self._remove_ready_file()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if wake_w is not None:
@@ -492,105 +582,190 @@ class ModelContainer:
         log.info("received %s, shutting down", signal.Signals(signum).name)
         self._stop.set()
 
-    # -- session ---------------------------------------------------------
+    # -- connections -----------------------------------------------------
 
-    def _run_session(self, context, wake_r) -> None:
-        """One socket lifetime: returns on stop or after frontend silence (caller reconnects)."""
+    def _add(self, address: str, primary: bool) -> None:
+        if address in self._connections or self._stop.is_set():
+            return
+        if not primary:
+            log.info("connecting to frontend %s", address)
+        self._connections[address] = _Connection(address, primary)
+
+    def _drop(self, conn: "_Connection", why: str) -> None:
+        if conn.primary:
+            return
+        log.info("leaving frontend %s: %s", conn.address, why)
+        conn.close()
+        self._connections.pop(conn.address, None)
+
+    def _step(self, context, wake_r) -> None:
+        """One turn of the loop: heartbeats, timeouts and reconnections, then the messages that arrived."""
+        now = time.monotonic()
+        poller = zmq.Poller()
+        polled = {}
+        deadline = now + 0.25  # bounded wait so that stop() from another thread is noticed
+        for conn in list(self._connections.values()):
+            if conn.sock is None:
+                self._open(context, conn)
+            if now >= conn.next_heartbeat:
+                try:
+                    # never block: with no session (e.g. a CURVE handshake that keeps
+                    # failing) a blocking send would hang here, deaf to SIGTERM
+                    conn.sock.send_multipart(encode_heartbeat(), zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+                conn.next_heartbeat = now + self.heartbeat_interval
+            if now - conn.last_heard > self.heartbeat_timeout:
+                log.warning(
+                    "no message from the frontend for %.1fs; reconnecting to %s",
+                    now - conn.last_heard, conn.endpoint,
+                )
+                conn.close()  # reopened at the next turn, with a new socket
+                continue
+            deadline = min(deadline, conn.next_heartbeat, conn.last_heard + self.heartbeat_timeout)
+            poller.register(conn.sock, zmq.POLLIN)
+            polled[conn.sock] = conn
+        if wake_r is not None:
+            poller.register(wake_r.fileno(), zmq.POLLIN)
+        events = dict(poller.poll(max(1, int((deadline - now) * 1000))))
+        if wake_r is not None and wake_r.fileno() in events:
+            try:
+                wake_r.recv(4096)
+            except BlockingIOError:
+                pass
+        for sock, conn in polled.items():
+            if sock not in events:
+                continue
+            while not self._stop.is_set() and conn.sock is sock:
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._handle(conn, frames)
+                # time spent inside predict() does not count as frontend silence
+                conn.last_heard = time.monotonic()
+        self._check_readiness()
+
+    def _open(self, context, conn: "_Connection") -> None:
         sock = context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        if ":" in conn.host:
+            sock.setsockopt(zmq.IPV6, 1)
         if self.curve is not None:
             server_key, public, secret = self.curve
             sock.curve_serverkey = server_key
             sock.curve_publickey = public
             sock.curve_secretkey = secret
-        sock.connect(self.address)
+        sock.connect(conn.endpoint)
         self.sessions += 1
-        self._status_enabled = False
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        if wake_r is not None:
-            poller.register(wake_r.fileno(), zmq.POLLIN)
-        last_heard = time.monotonic()
-        next_heartbeat = last_heard  # the container speaks first
-        try:
-            while not self._stop.is_set():
-                if self.parent_pid and os.getppid() != self.parent_pid:
-                    log.warning("parent process %d is gone; shutting down", self.parent_pid)
-                    self._stop.set()
-                    break
-                now = time.monotonic()
-                if now >= next_heartbeat:
-                    try:
-                        # never block: with no session (e.g. a CURVE handshake that keeps
-                        # failing) a blocking send would hang here, deaf to SIGTERM
-                        sock.send_multipart(encode_heartbeat(), zmq.NOBLOCK)
-                    except zmq.Again:
-                        pass
-                    next_heartbeat = now + self.heartbeat_interval
-                if now - last_heard > self.heartbeat_timeout:
-                    log.warning(
-                        "no message from the frontend for %.1fs; reconnecting to %s",
-                        now - last_heard, self.address,
-                    )
-                    return
-                wait = min(next_heartbeat, last_heard + self.heartbeat_timeout) - now
-                # bounded wait so that stop() from another thread is noticed
-                events = dict(poller.poll(max(1, int(min(wait, 0.25) * 1000))))
-                if wake_r is not None and wake_r.fileno() in events:
-                    try:
-                        wake_r.recv(4096)
-                    except BlockingIOError:
-                        pass
-                if sock not in events:
-                    continue
-                while not self._stop.is_set():
-                    try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._handle(sock, frames)
-                    # time spent inside predict() does not count as frontend silence
-                    last_heard = time.monotonic()
-        finally:
-            sock.close(linger=0)
+        conn.sock = sock
+        conn.registered = conn.accepted = conn.status_enabled = False
+        conn.last_heard = conn.next_heartbeat = time.monotonic()  # the container speaks first
 
-    def _handle(self, sock, frames) -> None:
+    def _handle(self, conn: "_Connection", frames) -> None:
+        sock = conn.sock
         try:
             message = parse_message(frames)
         except ProtocolError as exc:
             if exc.msg_id is not None and exc.count is not None:
                 log.error("%s; answering %d error output(s)", exc, exc.count)
                 answers = [(STATUS_ERROR, str(exc).encode("utf-8"))] * exc.count
-                sock.send_multipart(self._encode_answers(exc.msg_id, answers))
+                sock.send_multipart(self._encode_answers(conn, exc.msg_id, answers))
             else:
                 log.warning("ignoring frontend message: %s", exc)
             return
-        if isinstance(message, Heartbeat):
-            self._handle_heartbeat(sock, message.kind)
-        else:
-            self._handle_predict(sock, message)
-
-    def _handle_heartbeat(self, sock, kind: int) -> None:
-        if kind == HB_SEND_METADATA:
-            log.info("frontend requested metadata; registering %s:%s", self.name, self.version)
-            self._status_enabled = False  # renegotiated on every registration
+        if isinstance(message, Heartbeat) and message.kind == HB_SEND_METADATA:
+            log.info("frontend %s requested metadata; registering %s:%s", conn.address, self.name, self.version)
+            conn.registered = True
+            conn.accepted = False
+            conn.status_enabled = False  # renegotiated on every registration
             sock.send_multipart(
                 encode_registration(
                     self.name, self.version, self.input_type, self.extensions, self.replica_id,
                     self.secret,
                 )
             )
-        elif kind == HB_EXTENSIONS_ACCEPTED:
+            return
+        if conn.registered:  # any answer after the registration: it was accepted
+            conn.accepted = True
+            self._touch_ready_file()
+        if isinstance(message, Frontends):
+            if EXTENSION_FRONTENDS in self.extensions:
+                self._on_frontends(conn, message)
+            else:
+                log.warning("frontend sent its frontends, though the extension was not declared; ignoring")
+        elif isinstance(message, Heartbeat):
+            self._handle_heartbeat(conn, message.kind)
+        else:
+            self._handle_predict(conn, message)
+
+    def _handle_heartbeat(self, conn: "_Connection", kind: int) -> None:
+        if kind == HB_EXTENSIONS_ACCEPTED:
             if EXTENSION_STATUS in self.extensions:
-                if not self._status_enabled:
+                if not conn.status_enabled:
                     log.info("frontend accepted extension(s): %s", ", ".join(self.extensions))
-                self._status_enabled = True
+                conn.status_enabled = True
             else:
                 log.warning("frontend accepted extensions that were not offered; ignoring")
         elif kind != HB_KEEPALIVE:
             log.warning("unknown heartbeat type %d; treating it as keep-alive", kind)
 
-    def _handle_predict(self, sock, request: PredictRequest) -> None:
+    def _on_frontends(self, sender: "_Connection", message: Frontends) -> None:
+        """Connect to the listed frontends we lack; drop the unlisted ones (never the primary)."""
+        if message.self_address:
+            sender.learned_self = message.self_address
+        wanted = set(message.frontends)
+        # a frontend reached by two addresses (its advertised one and the one we were given): keep one
+        groups: dict[str, list] = {}
+        for conn in self._connections.values():
+            groups.setdefault(conn.learned_self or conn.address, []).append(conn)
+        for group in groups.values():
+            if len(group) > 1:
+                keep = next((c for c in group if c.primary), None) or next((c for c in group if c.learned_self), group[0])
+                for conn in group:
+                    if conn is not keep:
+                        self._drop(conn, "another connection reaches the same frontend")
+        known = set()
+        for conn in self._connections.values():
+            known.add(conn.address)
+            if conn.learned_self:
+                known.add(conn.learned_self)
+        for address in sorted(wanted - known):
+            self._add(address, primary=False)
+        for conn in list(self._connections.values()):
+            if not conn.primary and conn.address not in wanted and conn.learned_self not in wanted:
+                self._drop(conn, "no longer a frontend of the cluster")
+
+    # -- readiness file --------------------------------------------------
+
+    def _touch_ready_file(self) -> None:
+        if not self.ready_file:
+            return
+        try:
+            with open(self.ready_file, "a"):
+                os.utime(self.ready_file)
+            self._ready = True
+        except OSError as exc:
+            log.error("cannot write the readiness file %s: %s", self.ready_file, exc)
+
+    def _check_readiness(self) -> None:
+        if self._ready and not any(c.live(self.heartbeat_timeout) for c in self._connections.values()):
+            self._remove_ready_file()
+
+    def _remove_ready_file(self) -> None:
+        if not self.ready_file:
+            return
+        self._ready = False
+        try:
+            os.unlink(self.ready_file)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.error("cannot remove the readiness file %s: %s", self.ready_file, exc)
+
+    # -- predictions -----------------------------------------------------
+
+    def _handle_predict(self, conn: "_Connection", request: PredictRequest) -> None:
         if request.input_type != self.input_type and not self._warned_input_type:
             self._warned_input_type = True
             log.warning(
@@ -611,16 +786,42 @@ class ModelContainer:
             answers = [(STATUS_ERROR, message.encode("utf-8"))] * len(request.inputs)
         else:
             answers = evaluate(self.predict, inputs) if inputs else []
-        sock.send_multipart(self._encode_answers(request.msg_id, answers))
+        conn.sock.send_multipart(self._encode_answers(conn, request.msg_id, answers))
 
-    def _encode_answers(self, msg_id: bytes, answers: list[tuple[int, bytes]]) -> list[bytes]:
-        if self._status_enabled:
+    def _encode_answers(self, conn: "_Connection", msg_id: bytes, answers: list[tuple[int, bytes]]) -> list[bytes]:
+        if conn.status_enabled:
             return encode_response(msg_id, [p for _, p in answers], [s for s, _ in answers])
         outputs = [
             p if s == STATUS_OK else json.dumps({"error": p.decode("utf-8")}).encode("utf-8")
             for s, p in answers
         ]
         return encode_response(msg_id, outputs)
+
+
+class _Connection:
+    """One frontend: its socket (None between sessions) and what this session has negotiated."""
+
+    def __init__(self, address: str, primary: bool):
+        self.address = address  # canonical "host:port"
+        self.host, self.port = parse_address(address)
+        self.endpoint = f"tcp://{format_address(self.host, self.port)}"
+        self.primary = primary
+        self.learned_self: str | None = None  # the frontend's own name for itself ("self")
+        self.sock = None
+        self.registered = False
+        self.accepted = False
+        self.status_enabled = False  # this frontend accepted the "status" extension
+        self.last_heard = 0.0
+        self.next_heartbeat = 0.0
+
+    def live(self, timeout: float) -> bool:
+        return self.sock is not None and self.accepted and time.monotonic() - self.last_heard <= timeout
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close(linger=0)
+            self.sock = None
+        self.registered = self.accepted = self.status_enabled = False
 
 
 def _configure_logging() -> None:

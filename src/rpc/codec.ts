@@ -6,11 +6,17 @@
 export const RPC_VERSION = 3;
 
 export const MessageType = { NewContainer: 0, ContainerContent: 1, Heartbeat: 2, ContentWithStatus: 3 } as const;
-export const HeartbeatType = { KeepAlive: 0, RequestMetadata: 1, ExtensionsAccepted: 2 } as const;
+/** `Frontends` (3) is our extension's: a heartbeat reply carrying the cluster's frontends (EXT_FRONTENDS). */
+export const HeartbeatType = { KeepAlive: 0, RequestMetadata: 1, ExtensionsAccepted: 2, Frontends: 3 } as const;
 export const RequestType = { Predict: 0 } as const;
 
 /** Extensions a container may declare in its registration's optional trailing JSON frame. */
 export const EXT_STATUS = 'status';
+/**
+ * The replica connects to every frontend of a cluster: the frontend sends it the frontends' RPC
+ * addresses (heartbeat type 3 plus a JSON frame) on registration and whenever membership changes.
+ */
+export const EXT_FRONTENDS = 'frontends';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -43,6 +49,17 @@ export function encodeHeartbeatReply(type: number): Buffer[] {
   return HEARTBEAT_REPLIES[type]!;
 }
 
+/**
+ * The cluster's frontends, to a replica that declared EXT_FRONTENDS: a heartbeat reply of type 3
+ * followed by one JSON frame `{"frontends": ["host:port", ...], "self": "host:port"}`; `self` is
+ * the sender's own entry, so a replica that reached it by another address does not connect twice.
+ */
+export function encodeFrontendsMessage(frontends: string[], self?: string): Buffer[] {
+  const body: { frontends: string[]; self?: string } = { frontends };
+  if (self !== undefined) body.self = self;
+  return [EMPTY, u32(RPC_VERSION), u32(MessageType.Heartbeat), u32(HeartbeatType.Frontends), Buffer.from(JSON.stringify(body))];
+}
+
 export function encodePredictRequest(msgId: number, inputTypeCode: number, inputs: Buffer[]): Buffer[] {
   const header = Buffer.allocUnsafe(16 + 8 * inputs.length);
   header.writeBigUInt64LE(BigInt(inputTypeCode), 0);
@@ -53,6 +70,7 @@ export function encodePredictRequest(msgId: number, inputTypeCode: number, input
 
 export type FrontendMessage =
   | { kind: 'heartbeat'; heartbeatType: number }
+  | { kind: 'frontends'; frontends: string[]; self: string | undefined }
   | { kind: 'predict'; msgId: Buffer; inputTypeCode: number; inputs: Buffer[] };
 
 /** Decodes frames (without the router identity) received by a container. */
@@ -61,7 +79,11 @@ export function decodeFrontendMessage(frames: Buffer[]): FrontendMessage {
   const version = readU32(frames[i++], 'rpc version');
   if (version !== RPC_VERSION) throw new RpcDecodeError(`unsupported rpc version ${version}`);
   const type = readU32(frames[i++], 'message type');
-  if (type === MessageType.Heartbeat) return { kind: 'heartbeat', heartbeatType: readU32(frames[i], 'heartbeat type') };
+  if (type === MessageType.Heartbeat) {
+    const heartbeatType = readU32(frames[i++], 'heartbeat type');
+    if (heartbeatType === HeartbeatType.Frontends) return decodeFrontends(frames[i]);
+    return { kind: 'heartbeat', heartbeatType };
+  }
   if (type !== MessageType.ContainerContent) throw new RpcDecodeError(`unexpected message type ${type}`);
   const msgId = frames[i++];
   if (!msgId || msgId.length !== 4) throw new RpcDecodeError('msg id: expected 4 bytes');
@@ -74,6 +96,38 @@ export function decodeFrontendMessage(frames: Buffer[]): FrontendMessage {
   const inputs = frames.slice(i, i + count);
   if (inputs.length !== count) throw new RpcDecodeError(`header announces ${count} inputs, ${inputs.length} frames arrived`);
   return { kind: 'predict', msgId, inputTypeCode, inputs };
+}
+
+function decodeFrontends(frame: Buffer | undefined): FrontendMessage {
+  let parsed: { frontends?: unknown; self?: unknown } | null;
+  try {
+    parsed = JSON.parse(frame?.toString() ?? '') as typeof parsed;
+  } catch {
+    throw new RpcDecodeError('frontends: the frame is not JSON');
+  }
+  const list = parsed?.frontends;
+  if (!Array.isArray(list) || !list.every((a): a is string => typeof a === 'string' && parseAddress(a) !== undefined)) {
+    throw new RpcDecodeError('frontends: expected a list of "host:port" addresses');
+  }
+  const self = typeof parsed?.self === 'string' && parseAddress(parsed.self) ? parsed.self : undefined;
+  return { kind: 'frontends', frontends: list, self };
+}
+
+/** A frontend's RPC address as it appears in the frontends list and CLIPPER_FRONTENDS. */
+export interface RpcAddress { host: string; port: number }
+
+/** `host:port`, IPv6 hosts in brackets (`[::1]:7000`). */
+export function formatAddress(a: RpcAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** Reads `host:port` or `[v6]:port`; undefined unless both parts are there and the port is 1..65535. */
+export function parseAddress(text: string): RpcAddress | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
 }
 
 // ---------- container → frontend ----------

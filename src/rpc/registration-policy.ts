@@ -7,7 +7,8 @@
  *      made for a name nobody deployed);
  *   3. its input type differs from the registered version's;
  *   4. it carries a secret that is not the one the resource manager gave that replica id
- *      (a wrong secret is refused even when plain registrations are allowed);
+ *      (a wrong secret is refused even when plain registrations are allowed); a `pod/<name>` id
+ *      may also carry its version's version-wide secret (replica-auth.ts, versionSecret);
  *   5. it carries no secret and plain v3 registrations are off.
  * A replica id that arrives without a secret is not trusted (when the server has a replica key):
  * the replica is accepted as plain (when allowed) but cannot claim a managed replica's identity.

@@ -9,11 +9,16 @@
  *   `CLIPPER_RPC_SERVER_KEY`, make their own keypair and connect as curve clients.
  *
  * Both keys live in `<data dir>/rpc-keys.json` (mode 0600), so replicas that outlive a frontend
- * (Docker containers adopted by the next run) still authenticate after a restart.
+ * (Docker containers adopted by the next run) still authenticate after a restart. In a cluster
+ * they live in Redis instead (`loadClusterRpcKeys`), so every frontend accepts every replica.
+ * - **Version-wide secret.** A replica whose id is not known when its secret is made (a
+ *   Kubernetes pod of a Deployment) registers as `pod/<name>` with `versionSecret(key, model,
+ *   version)`, the secret of replica id `*`: it proves the manager made it for that version.
  * The endpoint a replica is told to use (`RpcEndpoint`) carries what it needs: the resource
  * manager passes that object through unchanged to `replicaEnv` (src/manager/launch.ts).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { curveKeyPair } from 'zeromq';
@@ -56,8 +61,8 @@ export function loadRpcKeys(dataDir: string): RpcKeys {
     if (!parsed) throw new Error(`${file} is not a valid RPC key file (delete it to make new keys; running replicas must then be restarted)`);
     return parsed;
   }
-  const keys: RpcKeys = { replicaKey: randomBytes(32), curve: curveKeyPair() };
-  const body = JSON.stringify({ replica_key: keys.replicaKey.toString('hex'), curve_public: keys.curve.publicKey, curve_secret: keys.curve.secretKey });
+  const keys = newKeys();
+  const body = keysText(keys);
   mkdirSync(dataDir, { recursive: true });
   try {
     writeFileSync(file, `${body}\n`, { mode: 0o600, flag: 'wx' });
@@ -67,6 +72,32 @@ export function loadRpcKeys(dataDir: string): RpcKeys {
   }
   chmodSync(file, 0o600);
   return keys;
+}
+
+/** The key under which a cluster keeps its RPC keys (same JSON as the key file). */
+export const clusterKeysKey = (prefix: string): string => `${prefix}rpc-keys`;
+
+/**
+ * The cluster's RPC keys from Redis, made by the first frontend that asks (SET NX: two frontends
+ * starting at once end up with the same keys). The value holds secrets: Redis must be private
+ * to the cluster (password, network policy).
+ */
+export async function loadClusterRpcKeys(redis: Redis, prefix = 'clipper:'): Promise<RpcKeys> {
+  const key = clusterKeysKey(prefix);
+  await redis.set(key, keysText(newKeys()), 'NX');
+  const text = await redis.get(key);
+  if (text === null) throw new Error(`the RPC keys at ${key} vanished right after they were made`);
+  const keys = parseKeys(text);
+  if (!keys) throw new Error(`${key} in Redis is not a valid RPC key record (delete it to make new keys; running replicas must then be restarted)`);
+  return keys;
+}
+
+function newKeys(): RpcKeys {
+  return { replicaKey: randomBytes(32), curve: curveKeyPair() };
+}
+
+function keysText(keys: RpcKeys): string {
+  return JSON.stringify({ replica_key: keys.replicaKey.toString('hex'), curve_public: keys.curve.publicKey, curve_secret: keys.curve.secretKey });
 }
 
 function parseKeys(text: string): RpcKeys | undefined {
@@ -86,18 +117,40 @@ export function replicaSecret(replicaKey: Buffer, replicaId: string, modelName: 
   return createHmac('sha256', replicaKey).update(JSON.stringify([replicaId, modelName, modelVersion])).digest('hex');
 }
 
-/** Constant-time check of a registration's secret. */
+/** Replica ids of this form may also use the version-wide secret (their names are made by Kubernetes, not by us). */
+export const POD_REPLICA_PREFIX = 'pod/';
+
+/** The secret every `pod/<name>` replica of one version may use: the secret of replica id `*`. */
+export function versionSecret(replicaKey: Buffer, modelName: string, modelVersion: string): string {
+  return replicaSecret(replicaKey, '*', modelName, modelVersion);
+}
+
+/**
+ * Constant-time check of a registration's secret: the replica's own, or for a `pod/<name>` id
+ * also the version-wide one.
+ */
 export function verifyReplicaSecret(replicaKey: Buffer, replicaId: string, modelName: string, modelVersion: string, secret: string): boolean {
-  const want = Buffer.from(replicaSecret(replicaKey, replicaId, modelName, modelVersion), 'utf8');
   const got = Buffer.from(secret, 'utf8');
-  return got.length === want.length && timingSafeEqual(got, want);
+  const same = (want: string) => {
+    const w = Buffer.from(want, 'utf8');
+    return got.length === w.length && timingSafeEqual(got, w);
+  };
+  if (same(replicaSecret(replicaKey, replicaId, modelName, modelVersion))) return true;
+  return replicaId.startsWith(POD_REPLICA_PREFIX) && replicaId.length > POD_REPLICA_PREFIX.length
+    && same(versionSecret(replicaKey, modelName, modelVersion));
 }
 
 /** The RPC port's security from the resolved config: keys from the data directory, curve when off loopback ('auto'). */
 export function rpcSecurity(cfg: {
   dataDir: string; host: string; rpcCurve: 'auto' | 'on' | 'off'; rpcAllowPlain: boolean; rpcMaxMessageBytes: number;
 }): RpcSecurity {
-  const keys = loadRpcKeys(cfg.dataDir);
+  return securityFromKeys(loadRpcKeys(cfg.dataDir), cfg);
+}
+
+/** The same from keys already loaded (a cluster's, from loadClusterRpcKeys). */
+export function securityFromKeys(keys: RpcKeys, cfg: {
+  host: string; rpcCurve: 'auto' | 'on' | 'off'; rpcAllowPlain: boolean; rpcMaxMessageBytes: number;
+}): RpcSecurity {
   const curve = cfg.rpcCurve === 'on' || (cfg.rpcCurve === 'auto' && !isLoopback(cfg.host));
   return { curve: curve ? keys.curve : undefined, allowPlain: cfg.rpcAllowPlain, replicaKey: keys.replicaKey, maxMessageBytes: cfg.rpcMaxMessageBytes };
 }

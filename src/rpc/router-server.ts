@@ -9,12 +9,16 @@
  * Security (docs/rpc.md): CurveZMQ when `security.curve` is given; the per-replica secret and the
  * plain-v3 switch via `security.replicaKey` and `security.allowPlain`; ZeroMQ disconnects a peer
  * that sends a frame larger than `security.maxMessageBytes` before it is read into memory.
+ *
+ * Cluster: `setFrontends(list, self)` records the frontends' RPC addresses and sends them to every
+ * replica that declared the `frontends` extension, now and when each such replica registers.
  */
 import { EventEmitter } from 'node:events';
 import { Router } from 'zeromq';
 import { ServingError } from '../errors.ts';
 import {
-  EXT_STATUS, HeartbeatType, decodeContainerMessage, encodeHeartbeatReply, encodePredictRequest,
+  EXT_FRONTENDS, EXT_STATUS, HeartbeatType, decodeContainerMessage, encodeFrontendsMessage, encodeHeartbeatReply,
+  encodePredictRequest, formatAddress, type RpcAddress,
 } from './codec.ts';
 import { judgeRegistration, type RegistrationRules } from './registration-policy.ts';
 import type { CurveKeys, RpcEndpoint } from './replica-auth.ts';
@@ -67,6 +71,9 @@ export class RpcServer extends EventEmitter {
   private readonly rules: RegistrationRules;
   private readonly replicas = new Map<string, Replica>();
   private nextMsgId = 1;
+  /** The encoded frontends message, once setFrontends was called (a single frontend never sends one). */
+  private frontendsMessage: Buffer[] | undefined;
+  private frontendsKey = '';
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   boundPort = 0;
@@ -115,6 +122,23 @@ export class RpcServer extends EventEmitter {
       replica.inflight.set(msgId, { resolve, reject, count: inputs.length, sentAt: Date.now() });
       this.writer.send([replica.identity, ...encodePredictRequest(msgId, inputTypeCode, inputs)]);
     });
+  }
+
+  /**
+   * The cluster's frontends (this one included, as `self`): sent to every registered replica that
+   * declared EXT_FRONTENDS, so it connects to the ones it lacks and drops the ones not listed.
+   * Calling it again with the same list sends nothing.
+   */
+  setFrontends(frontends: RpcAddress[], self?: RpcAddress): void {
+    const list = [...new Set(frontends.map(formatAddress))].sort();
+    const me = self && formatAddress(self);
+    const key = JSON.stringify([list, me]);
+    if (key === this.frontendsKey) return;
+    this.frontendsKey = key;
+    this.frontendsMessage = encodeFrontendsMessage(list, me);
+    for (const r of this.replicas.values()) {
+      if (r.state === 'READY' && r.extensions.has(EXT_FRONTENDS)) this.writer.send([r.identity, ...this.frontendsMessage]);
+    }
   }
 
   /** Called by the resource manager when it knows a replica's process died: fail over at once. */
@@ -181,6 +205,7 @@ export class RpcServer extends EventEmitter {
         });
         if (!verdict.authenticated) this.log(`rpc: plain v3 container registered as ${clip(msg.modelName)}:${clip(msg.modelVersion)} (no replica secret)`);
         if (replica.extensions.has(EXT_STATUS)) this.writer.send([identity, ...encodeHeartbeatReply(HeartbeatType.ExtensionsAccepted)]);
+        if (replica.extensions.has(EXT_FRONTENDS) && this.frontendsMessage) this.writer.send([identity, ...this.frontendsMessage]);
         this.emit('ready', replica);
         return;
       }

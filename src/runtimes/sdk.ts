@@ -3,12 +3,21 @@
  * It connects a DEALER to the frontend, heartbeats, registers, and answers prediction batches.
  * A predict that throws or returns a wrong answer fails that batch's queries with a clear message
  * (logged to stderr, which the resource manager keeps); the container keeps serving.
+ *
+ * Cluster (docs/rpc.md, "Several frontends"): one independent connection per frontend — the
+ * primary (CLIPPER_IP:CLIPPER_PORT), those in CLIPPER_FRONTENDS, and those a frontend lists
+ * through the `frontends` extension. Connections other than the primary are dropped when the
+ * latest list no longer names them. Batches from all connections run one at a time, in arrival
+ * order, as with a single frontend. With CLIPPER_READY_FILE the file exists while at least one
+ * frontend has accepted the registration and has been heard from within the frontend timeout.
  */
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { Dealer, curveKeyPair } from 'zeromq';
 import { errorMessage } from '../errors.ts';
 import { decodeInput, inputTypeFromCode, parseInputType, INPUT_TYPE_CODE, type InputType } from '../registry/input-types.ts';
 import {
-  EXT_STATUS, HeartbeatType, decodeFrontendMessage, encodeHeartbeat, encodeRegistration, encodeResponse,
+  EXT_FRONTENDS, EXT_STATUS, HeartbeatType, decodeFrontendMessage, encodeHeartbeat, encodeRegistration, encodeResponse,
+  formatAddress, parseAddress, type RpcAddress,
 } from '../rpc/codec.ts';
 import { SocketWriter } from '../rpc/socket-writer.ts';
 
@@ -33,6 +42,10 @@ export interface ServeOptions {
   heartbeatIntervalMs: number;
   /** Reconnect when the frontend has been silent this long. */
   frontendTimeoutMs: number;
+  /** CLIPPER_FRONTENDS: other frontends of the cluster to connect to from the start ("host:port,..."). */
+  frontends?: RpcAddress[];
+  /** CLIPPER_READY_FILE: kept while a frontend serves this replica (a Kubernetes readiness probe checks it). */
+  readyFile?: string | undefined;
 }
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServeOptions {
@@ -52,7 +65,18 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ServeOptio
     serverKey: env.CLIPPER_RPC_SERVER_KEY || undefined,
     heartbeatIntervalMs: Number(env.CLIPPER_HEARTBEAT_MS ?? 1000),
     frontendTimeoutMs: Number(env.CLIPPER_FRONTEND_TIMEOUT_MS ?? 5000),
+    frontends: frontendsFromEnv(env.CLIPPER_FRONTENDS ?? ''),
+    readyFile: env.CLIPPER_READY_FILE || undefined,
   };
+}
+
+/** `host:port,host:port` (spaces and empty entries ignored); a malformed entry is an error. */
+export function frontendsFromEnv(text: string): RpcAddress[] {
+  return text.split(',').map((t) => t.trim()).filter((t) => t !== '').map((t) => {
+    const a = parseAddress(t);
+    if (!a) throw new Error(`CLIPPER_FRONTENDS: ${JSON.stringify(t)} is not host:port`);
+    return a;
+  });
 }
 
 /** The type's name, as Clipper's managers set it (`doubles`), or its code (`3`) as older managers of ours did. */
@@ -81,99 +105,135 @@ export async function serve(predict: PredictFn, opts: ServeOptions = optionsFrom
   const stop = () => { container.stop(); };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  watchParent();
+  watchParent(() => container.stop());
   await container.run();
   process.exit(0);
 }
 
 /** A replica started by the resource manager exits when the frontend that started it is gone. */
-function watchParent(): void {
+function watchParent(stop: () => void): void {
   const parent = Number(process.env.CLIPPER_PARENT_PID);
   if (!parent) return;
   setInterval(() => {
-    if (process.ppid !== parent) process.exit(0);
+    if (process.ppid !== parent) stop();
   }, 1000).unref();
 }
 
-class ContainerClient {
+/** The replica: its connections to frontends, the one queue its batches run in, the readiness file. */
+export class ContainerClient {
   private stopped = false;
+  private readonly connections = new Map<string, FrontendConnection>();
+  private readonly running = new Set<Promise<void>>();
   private wake: (() => void) | undefined;
+  private predictChain: Promise<void> = Promise.resolve();
+  private readinessTimer: NodeJS.Timeout | undefined;
   /** This container's CurveZMQ keypair, made once (the frontend accepts any client key; the secret authenticates). */
-  private readonly curveKeys: { publicKey: string; secretKey: string } | undefined;
+  readonly curveKeys: { publicKey: string; secretKey: string } | undefined;
 
-  constructor(private readonly predict: PredictFn, private readonly opts: ServeOptions) {
+  constructor(private readonly predict: PredictFn, readonly opts: ServeOptions) {
     this.curveKeys = opts.serverKey ? curveKeyPair() : undefined;
   }
 
   stop(): void {
     this.stopped = true;
+    for (const c of this.connections.values()) c.stop();
     this.wake?.();
   }
 
+  /** Serves until stop(). */
   async run(): Promise<void> {
-    while (!this.stopped) {
-      await this.session();
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 200));
+    this.add({ host: this.opts.host, port: this.opts.port }, true);
+    for (const a of this.opts.frontends ?? []) this.add(a, false);
+    this.readinessTimer = setInterval(() => this.checkReadiness(), Math.max(100, this.opts.heartbeatIntervalMs));
+    if (!this.stopped) await new Promise<void>((r) => { this.wake = r; });
+    clearInterval(this.readinessTimer);
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    this.removeReadyFile();
+  }
+
+  /** The frontends connected to now (the configured address of each connection). */
+  frontends(): string[] {
+    return [...this.connections.keys()];
+  }
+
+  /** A frontend sent the cluster's list: connect to the new ones, drop the unlisted ones (never the primary). */
+  onFrontends(from: FrontendConnection, listed: string[], self: string | undefined): void {
+    if (this.stopped) return;
+    if (self !== undefined) from.learnedSelf = canonical(self);
+    const wanted = new Set(listed.map(canonical));
+    // A frontend reached by two addresses (its advertised one and the one we were given): keep one connection.
+    const byFrontend = new Map<string, FrontendConnection[]>();
+    for (const c of this.connections.values()) {
+      const k = c.learnedSelf ?? c.key;
+      byFrontend.set(k, [...(byFrontend.get(k) ?? []), c]);
+    }
+    for (const group of byFrontend.values()) {
+      if (group.length < 2) continue;
+      const keep = group.find((c) => c.primary) ?? group.find((c) => c.learnedSelf !== undefined) ?? group[0]!;
+      for (const c of group) if (c !== keep) this.drop(c, 'another connection reaches the same frontend');
+    }
+    const known = new Set<string>();
+    for (const c of this.connections.values()) {
+      known.add(c.key);
+      if (c.learnedSelf) known.add(c.learnedSelf);
+    }
+    for (const a of wanted) if (!known.has(a)) this.add(parseAddress(a)!, false);
+    for (const c of [...this.connections.values()]) {
+      if (!c.primary && !wanted.has(c.key) && !(c.learnedSelf && wanted.has(c.learnedSelf))) this.drop(c, 'no longer a frontend of the cluster');
     }
   }
 
-  /** One connection: lasts until the frontend is silent too long or we stop. */
-  private async session(): Promise<void> {
-    const curve = this.curveKeys && { curveServerKey: this.opts.serverKey!, curvePublicKey: this.curveKeys.publicKey, curveSecretKey: this.curveKeys.secretKey };
-    const socket = new Dealer({ linger: 0, ...curve });
-    const writer = new SocketWriter(socket);
-    socket.connect(`tcp://${this.opts.host}:${this.opts.port}`);
-    let lastHeard = Date.now();
-    let statusExt = false;
-    let chain: Promise<void> = Promise.resolve();
+  /** Runs one batch after the batches before it, whichever frontend sent them. */
+  enqueue(task: () => Promise<void>): void {
+    this.predictChain = this.predictChain.then(task, task);
+  }
 
-    const beat = setInterval(() => {
-      if (Date.now() - lastHeard > this.opts.frontendTimeoutMs) {
-        socket.close();
-        return;
-      }
-      writer.send(encodeHeartbeat());
-    }, this.opts.heartbeatIntervalMs);
-    writer.send(encodeHeartbeat());
-    this.wake = () => socket.close();
-
+  /** A frontend that accepted the registration answered: the replica is serving. */
+  onServed(): void {
+    if (!this.opts.readyFile) return;
+    const now = new Date();
     try {
-      for await (const frames of socket) {
-        lastHeard = Date.now();
-        let msg;
-        try {
-          msg = decodeFrontendMessage(frames as Buffer[]);
-        } catch (e) {
-          console.error(`clipper container: ignoring malformed message: ${errorMessage(e)}`);
-          continue;
-        }
-        if (msg.kind === 'heartbeat') {
-          if (msg.heartbeatType === HeartbeatType.RequestMetadata) {
-            writer.send(encodeRegistration({
-              modelName: this.opts.modelName, modelVersion: this.opts.modelVersion,
-              inputTypeCode: INPUT_TYPE_CODE[this.opts.inputType], extensions: [EXT_STATUS], replicaId: this.opts.replicaId,
-              secret: this.opts.secret,
-            }));
-          } else if (msg.heartbeatType === HeartbeatType.ExtensionsAccepted) {
-            statusExt = true;
-          }
-          continue;
-        }
-        const { msgId, inputs, inputTypeCode } = msg;
-        const type = inputTypeFromCode(inputTypeCode) ?? this.opts.inputType;
-        const ext = statusExt;
-        chain = chain.then(async () => writer.send(await this.answer(msgId, type, inputs, ext)));
-      }
+      utimesSync(this.opts.readyFile, now, now);
     } catch {
-      // socket closed
-    } finally {
-      clearInterval(beat);
-      writer.close();
-      if (!socket.closed) socket.close();
+      try {
+        writeFileSync(this.opts.readyFile, `${process.pid}\n`);
+      } catch (e) {
+        console.error(`clipper container: cannot write the readiness file ${this.opts.readyFile}: ${errorMessage(e)}`);
+      }
     }
   }
 
-  private async answer(msgId: Buffer, type: InputType, raw: Buffer[], statusExt: boolean): Promise<Buffer[]> {
+  checkReadiness(): void {
+    if (![...this.connections.values()].some((c) => c.live())) this.removeReadyFile();
+  }
+
+  private removeReadyFile(): void {
+    if (this.opts.readyFile) rmSync(this.opts.readyFile, { force: true });
+  }
+
+  private add(address: RpcAddress, primary: boolean): void {
+    const key = formatAddress(address);
+    if (this.stopped || this.connections.has(key)) return;
+    const c = new FrontendConnection(this, address, key, primary);
+    this.connections.set(key, c);
+    if (!primary) console.error(`clipper container: connecting to frontend ${key}`);
+    const done: Promise<void> = c.run().finally(() => {
+      this.running.delete(done);
+      if (this.connections.get(key) === c) this.connections.delete(key);
+      this.checkReadiness();
+    });
+    this.running.add(done);
+  }
+
+  private drop(c: FrontendConnection, why: string): void {
+    if (c.primary) return;
+    console.error(`clipper container: leaving frontend ${c.key}: ${why}`);
+    this.connections.delete(c.key);
+    c.stop();
+  }
+
+  /** One batch: decode, predict, encode; a failure becomes error outputs, never an exception. */
+  async answer(msgId: Buffer, type: InputType, raw: Buffer[], statusExt: boolean): Promise<Buffer[]> {
     try {
       const inputs = raw.map((b) => decodeInput(type, b));
       const outputs = await this.predict(inputs);
@@ -191,6 +251,119 @@ class ContainerClient {
       console.error(`clipper container: batch of ${raw.length} failed: ${e instanceof Error && e.stack ? e.stack : message}`);
       if (statusExt) return encodeResponse(msgId, raw.map(() => Buffer.from(message)), new Uint8Array(raw.length).fill(1));
       return encodeResponse(msgId, raw.map(() => Buffer.from(JSON.stringify({ error: message }))));
+    }
+  }
+}
+
+function canonical(address: string): string {
+  const a = parseAddress(address);
+  return a ? formatAddress(a) : address;
+}
+
+/**
+ * One frontend: sessions (a DEALER each) one after another until stopped. A session lasts until
+ * the frontend is silent for the frontend timeout; the next one starts over with a new socket.
+ */
+class FrontendConnection {
+  private stopped = false;
+  private closeSession: (() => void) | undefined;
+  /** The address the frontend calls itself (`self` in its frontends message). */
+  learnedSelf: string | undefined;
+  /** This session's registration was sent and answered (a refused one gets no answer). */
+  private accepted = false;
+  private lastHeard = 0;
+
+  constructor(private readonly client: ContainerClient, private readonly address: RpcAddress, readonly key: string, readonly primary: boolean) {}
+
+  stop(): void {
+    this.stopped = true;
+    this.closeSession?.();
+  }
+
+  /** Registered, accepted and heard from within the frontend timeout. */
+  live(): boolean {
+    return this.accepted && Date.now() - this.lastHeard <= this.client.opts.frontendTimeoutMs;
+  }
+
+  async run(): Promise<void> {
+    while (!this.stopped) {
+      await this.session();
+      if (!this.stopped) await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  private async session(): Promise<void> {
+    const { opts, curveKeys } = this.client;
+    const curve = curveKeys && { curveServerKey: opts.serverKey!, curvePublicKey: curveKeys.publicKey, curveSecretKey: curveKeys.secretKey };
+    const socket = new Dealer({ linger: 0, ...curve });
+    const writer = new SocketWriter(socket);
+    const host = this.address.host.includes(':') ? `[${this.address.host}]` : this.address.host;
+    if (this.address.host.includes(':')) socket.ipv6 = true;
+    socket.connect(`tcp://${host}:${this.address.port}`);
+    this.lastHeard = Date.now();
+    this.accepted = false;
+    let registered = false;
+    let statusExt = false;
+
+    const beat = setInterval(() => {
+      if (Date.now() - this.lastHeard > opts.frontendTimeoutMs) {
+        socket.close();
+        return;
+      }
+      writer.send(encodeHeartbeat());
+    }, opts.heartbeatIntervalMs);
+    writer.send(encodeHeartbeat());
+    this.closeSession = () => socket.close();
+    if (this.stopped) socket.close();
+
+    try {
+      for await (const frames of socket) {
+        this.lastHeard = Date.now();
+        let msg;
+        try {
+          msg = decodeFrontendMessage(frames as Buffer[]);
+        } catch (e) {
+          console.error(`clipper container: ignoring malformed message from ${this.key}: ${errorMessage(e)}`);
+          continue;
+        }
+        if (msg.kind === 'heartbeat' && msg.heartbeatType === HeartbeatType.RequestMetadata) {
+          // First contact, or the frontend forgot us (restarted): (re)register.
+          registered = true;
+          this.accepted = false;
+          statusExt = false;
+          writer.send(encodeRegistration({
+            modelName: opts.modelName, modelVersion: opts.modelVersion,
+            inputTypeCode: INPUT_TYPE_CODE[opts.inputType], extensions: [EXT_STATUS, EXT_FRONTENDS], replicaId: opts.replicaId,
+            secret: opts.secret,
+          }));
+          continue;
+        }
+        if (registered) {
+          this.accepted = true;
+          this.client.onServed();
+        }
+        if (msg.kind === 'frontends') {
+          this.client.onFrontends(this, msg.frontends, msg.self);
+          continue;
+        }
+        if (msg.kind === 'heartbeat') {
+          if (msg.heartbeatType === HeartbeatType.ExtensionsAccepted) statusExt = true;
+          continue;
+        }
+        const { msgId, inputs, inputTypeCode } = msg;
+        const type = inputTypeFromCode(inputTypeCode) ?? opts.inputType;
+        const ext = statusExt;
+        this.client.enqueue(async () => writer.send(await this.client.answer(msgId, type, inputs, ext)));
+      }
+    } catch {
+      // socket closed
+    } finally {
+      clearInterval(beat);
+      this.accepted = false;
+      this.closeSession = undefined;
+      writer.close();
+      if (!socket.closed) socket.close();
+      this.client.checkReadiness();
     }
   }
 }

@@ -25,13 +25,20 @@ export class AppKeys {
 
   constructor(private readonly store: Pick<Store, 'getState' | 'putState'>) {}
 
-  /** Reads the keys of the given applications (the ones in the registry) from the store. */
+  /**
+   * Reads the keys of the given applications (the ones in the registry) from the store. Called
+   * again every second when the store is shared, so keys set through another frontend are
+   * enforced here within about a second.
+   */
   async load(appNames: Iterable<string>): Promise<void> {
-    for (const app of appNames) {
+    const names = new Set(appNames);
+    for (const app of names) {
       const text = await this.store.getState(stateKey(app));
       const list = text === undefined ? [] : parseDigests(text);
       if (list.length > 0) this.digests.set(app, list.map((hex) => Buffer.from(hex, 'hex')));
+      else this.digests.delete(app);
     }
+    for (const app of this.digests.keys()) if (!names.has(app)) this.digests.delete(app);
   }
 
   isProtected(app: string): boolean {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  decodeContainerMessage, decodeFrontendMessage, encodeHeartbeat, encodeHeartbeatReply, encodePredictRequest,
-  encodeRegistration, encodeResponse, RpcDecodeError,
+  decodeContainerMessage, decodeFrontendMessage, encodeFrontendsMessage, encodeHeartbeat, encodeHeartbeatReply, encodePredictRequest,
+  encodeRegistration, encodeResponse, formatAddress, parseAddress, RpcDecodeError,
 } from '../../src/rpc/codec.ts';
 
 describe('RPC v3 codec', () => {
@@ -74,6 +74,29 @@ describe('RPC v3 codec', () => {
     const withStatus = decodeContainerMessage(encodeResponse(id, [Buffer.from('ok'), Buffer.from('boom')], Uint8Array.from([0, 1])));
     if (withStatus.kind === 'response') assert.deepEqual([...withStatus.status!], [0, 1]);
     else assert.fail('not a response');
+  });
+
+  it('lays out the frontends message as a heartbeat of type 3 with a JSON frame', () => {
+    const frames = encodeFrontendsMessage(['10.0.0.1:7000', '[::1]:7001'], '10.0.0.1:7000');
+    assert.equal(frames[0]!.length, 0);
+    assert.deepEqual(frames.slice(1, 4).map((f) => f.readUInt32LE()), [3, 2, 3], 'version, heartbeat, type 3');
+    assert.deepEqual(JSON.parse(frames[4]!.toString()), { frontends: ['10.0.0.1:7000', '[::1]:7001'], self: '10.0.0.1:7000' });
+    assert.deepEqual(decodeFrontendMessage(frames), { kind: 'frontends', frontends: ['10.0.0.1:7000', '[::1]:7001'], self: '10.0.0.1:7000' });
+    assert.deepEqual(decodeFrontendMessage(encodeFrontendsMessage([])), { kind: 'frontends', frontends: [], self: undefined });
+    const bad = (json: string) => [...frames.slice(0, 4), Buffer.from(json)];
+    for (const json of ['nope', '{}', '{"frontends": ["no-port"]}', '{"frontends": [7000]}', '{"frontends": ["h:70000"]}']) {
+      assert.throws(() => decodeFrontendMessage(bad(json)), RpcDecodeError, json);
+    }
+    assert.throws(() => decodeFrontendMessage(frames.slice(0, 4)), RpcDecodeError, 'the JSON frame is missing');
+  });
+
+  it('reads and writes host:port addresses', () => {
+    assert.deepEqual(parseAddress('10.0.0.1:7000'), { host: '10.0.0.1', port: 7000 });
+    assert.deepEqual(parseAddress(' frontend-0.clipper.svc:7000 '), { host: 'frontend-0.clipper.svc', port: 7000 });
+    assert.deepEqual(parseAddress('[fd00::1]:7000'), { host: 'fd00::1', port: 7000 });
+    for (const bad of ['', 'host', 'host:', ':7000', 'host:0', 'host:65536', 'fd00::1:7000', 'a b:1']) assert.equal(parseAddress(bad), undefined, bad);
+    assert.equal(formatAddress({ host: 'fd00::1', port: 1 }), '[fd00::1]:1');
+    assert.equal(formatAddress({ host: 'h', port: 2 }), 'h:2');
   });
 
   it('refuses malformed messages with a decode error', () => {

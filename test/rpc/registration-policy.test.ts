@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { judgeRegistration, type RegistrationClaim, type RegistrationRules } from '../../src/rpc/registration-policy.ts';
-import { replicaSecret } from '../../src/rpc/replica-auth.ts';
+import { replicaSecret, versionSecret } from '../../src/rpc/replica-auth.ts';
 
 const key = Buffer.alloc(32, 7);
 const known = new Map([['m:1', 3]]);
@@ -11,6 +11,7 @@ const lookup: RegistrationRules['lookupVersion'] = (n, v) => {
   return code === undefined ? undefined : { inputTypeCode: code };
 };
 const good = replicaSecret(key, 'm:1#0', 'm', '1');
+const podSecret = versionSecret(key, 'm', '1');
 const claim = (c: Partial<RegistrationClaim>): RegistrationClaim => ({ modelName: 'm', modelVersion: '1', inputTypeCode: 3, ...c });
 const plainOn: RegistrationRules = { allowPlain: true, replicaKey: key, lookupVersion: lookup };
 const plainOff: RegistrationRules = { ...plainOn, allowPlain: false };
@@ -35,6 +36,11 @@ const cases: Array<[string, RegistrationClaim, RegistrationRules, string | { aut
   ['secret without replica id', claim({ secret: good }), plainOn, 'without a replica id'],
   ['secret but the server has no key', claim({ replicaId: 'm:1#0', secret: good }), { ...plainOn, replicaKey: undefined }, 'is wrong'],
   ['no registry check: any name', claim({ modelName: 'any' }), { ...plainOn, lookupVersion: undefined }, { authenticated: false }],
+  ['pod replica with the version-wide secret', claim({ replicaId: 'pod/m-1-x7k2p', secret: podSecret }), plainOff, { authenticated: true, replicaId: 'pod/m-1-x7k2p' }],
+  ['pod replica with its own secret', claim({ replicaId: 'pod/a', secret: replicaSecret(key, 'pod/a', 'm', '1') }), plainOff, { authenticated: true, replicaId: 'pod/a' }],
+  ['version-wide secret for a non-pod id', claim({ replicaId: 'm:1#0', secret: podSecret }), plainOn, 'is wrong'],
+  ['version-wide secret, bare "pod/"', claim({ replicaId: 'pod/', secret: podSecret }), plainOn, 'is wrong'],
+  ["version-wide secret of another version", claim({ replicaId: 'pod/a', secret: versionSecret(key, 'm', '2') }), plainOn, 'is wrong'],
   ['no key at all: the claimed replica id is kept', claim({ replicaId: 'm:1#0' }), { ...plainOn, replicaKey: undefined }, { authenticated: false, replicaId: 'm:1#0' }],
 ];
 
