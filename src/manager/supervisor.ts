@@ -26,6 +26,8 @@ export interface SupervisorOptions {
   restart?: RestartPolicyConfig;
   clock?: Clock;
   log?: (msg: string) => void;
+  /** Where this machine finds the version's artifact (a shared store may have to fetch it first). */
+  localArtifact?: (v: ModelVersion) => Promise<string>;
 }
 
 interface Slot {
@@ -229,7 +231,9 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     const gen = ++slot.generation;
     const spec: ReplicaSpec = { replicaId: slot.info.replicaId, version: v, limits: slot.info.limits, rpc: this.opts.rpc };
     slot.fingerprint = fingerprint(spec);
-    const pending: Promise<unknown> = this.backendImpl.start(spec).then(
+    const local = this.opts.localArtifact && v.artifactPath ? this.opts.localArtifact(v) : Promise.resolve(v.artifactPath);
+    const started = local.then((artifactPath) => this.backendImpl.start({ ...spec, version: { ...v, artifactPath } }));
+    const pending: Promise<unknown> = started.then(
       async (h) => {
         if (slot.generation !== gen || slot.ending) {
           // Asked to stop while it was being created.
