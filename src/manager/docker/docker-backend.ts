@@ -1,12 +1,20 @@
 /**
- * Docker backend: each replica is a container of one Docker engine, reached over its Engine API.
- * Containers use the host's network (the replica dials the frontend's RPC port on the host),
- * mount the model artifact read-only at /model/<name>, and carry labels (owner, model, version,
- * replica, fingerprint) so a later frontend on the same data directory finds and adopts them,
- * while a frontend with another data directory never touches them. Docker enforces the CPU and
- * memory limits. There is no Docker restart policy: the supervisor restarts. When a container
- * exits, its output is appended to <logDir>/<model>/<version>/<replica>.log and the container
- * is removed.
+ * Docker backend: each replica is a container of one Docker engine (one machine), reached over
+ * its Engine API. Containers use the host's network (the replica dials the frontend's RPC
+ * address), see the model artifact read-only at /model/<name> — bind-mounted when the engine
+ * shares our filesystem (a unix socket), copied into the container before it starts otherwise
+ * (tcp://, ssh://) — and carry labels (owner, model, version, replica, fingerprint) so a later
+ * frontend on the same data directory finds and adopts them, while a frontend with another data
+ * directory never touches them. Docker enforces the CPU and memory limits. There is no Docker
+ * restart policy: the supervisor restarts. When a container exits, its output is appended to
+ * <logDir>/<model>/<version>/<replica>.log and the container is removed.
+ *
+ * The engine is pinged every `health.intervalMs`. The machine's state:
+ *   unknown ──answers──▶ up ──no answer for downAfterMs──▶ down ──answers──▶ up
+ * Going down, every replica there ends at once (`machine m2 unreachable (…)`, cause 'killed'),
+ * so the supervisor restarts it (on another machine, when there is one). Coming back up from
+ * down, containers of ours the backend no longer tracks are removed: their replicas were
+ * replaced meanwhile, and must not run twice.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, appendFile } from 'node:fs/promises';
@@ -14,25 +22,41 @@ import { constants } from 'node:os';
 import { basename, join } from 'node:path';
 import { errorMessage, ServingError } from '../../errors.ts';
 import type { MachineUsage } from '../../measure/usage.ts';
-import type { ModelVersion } from '../../registry/types.ts';
+import { versionKey, type ModelVersion } from '../../registry/types.ts';
 import { exitCause, fingerprint, replicaLogFile, type Discovered, type ExitInfo, type ReplicaBackend, type ReplicaHandle, type ReplicaSpec } from '../backend.ts';
 import type { Enforcement, ResourceLimits } from '../container-manager.ts';
 import { replicaEnv } from '../launch.ts';
+import type { PlacedContainer } from '../placement.ts';
 import { tailFile } from '../process-backend.ts';
-import { DockerEngine, isEngineStatus, type ContainerCreate, type ContainerInspect, type ContainerStats, type HostConfig } from './engine-client.ts';
+import {
+  DockerEngine, isEngineStatus, isLocalEngine, type ContainerCreate, type ContainerInspect, type ContainerStats, type EngineEndpoint, type HostConfig,
+} from './engine-client.ts';
 import { IMAGE_APP_DIR, IMAGE_PYTHON_LABEL, TSX_IN_IMAGE, runtimeImageTag } from './image-build.ts';
+import { hostTreeEntries, tarReadable } from './tar.ts';
 
 export interface DockerBackendOptions {
-  /** unix:///var/run/docker.sock or tcp://host:port */
-  dockerHost: string;
+  /** unix:///var/run/docker.sock, tcp://host:port, ssh://user@host, or an endpoint with TLS files. */
+  dockerHost: string | EngineEndpoint;
   /** Image of the built-in runtimes; default clipper-runtime:<package.json version>. */
   image?: string;
   /** Identifies this frontend's data directory; only containers labelled with it are ever touched. */
   owner: string;
   /** Logs of exited containers are kept under here. */
   logDir: string;
+  /** The machine's name in handles and machines(); default the engine's own `Name`. */
+  machineName?: string;
+  /** Copy artifacts into containers instead of bind-mounting them; default: when the engine is not a unix socket. */
+  copyArtifacts?: boolean;
+  /** Health check: ping every `intervalMs` (0 = never), down after `downAfterMs` without an answer. Default 2 s / 10 s. */
+  health?: { intervalMs: number; downAfterMs: number };
+  /** Told when the machine goes up or down. */
+  onState?: (state: MachineState, reason: string) => void;
   log?: (msg: string) => void;
 }
+
+export type MachineState = 'unknown' | 'up' | 'down';
+
+export const DEFAULT_HEALTH = { intervalMs: 2000, downAfterMs: 10_000 } as const;
 
 export const LABELS = {
   owner: 'clipper.owner', model: 'clipper.model', version: 'clipper.version', replica: 'clipper.replica', fingerprint: 'clipper.fingerprint',
@@ -47,63 +71,100 @@ interface Tracked {
   replicaId: string;
   model: string;
   version: string;
-  /** Removed from the engine: its logs are in the log file now. */
+  limits: ResourceLimits;
+  /** Removed from the engine (its logs are in the log file now), or its machine went down. */
   gone: boolean;
+  /** The exit has been reported. */
+  settled: boolean;
+  settle: (exit: ExitInfo) => void;
+  waitAbort: AbortController;
   handle: ReplicaHandle;
 }
 
-const NEVER = new Promise<never>(() => {});
+/** A replica discover() found, with the limits its container was created with. */
+export interface DockerDiscovered extends Discovered {
+  limits: ResourceLimits;
+}
+
+/** What placement needs of one engine: its usage and every running container's limits and use. */
+export interface EngineSample {
+  usage: MachineUsage;
+  containers: Array<PlacedContainer & { replicaId?: string }>;
+}
 
 export class DockerBackend implements ReplicaBackend {
   readonly kind = 'docker';
-  private readonly engine: DockerEngine;
-  private readonly image: string;
+  readonly engine: DockerEngine;
+  readonly image: string;
+  private readonly copyArtifacts: boolean;
+  private readonly health: { intervalMs: number; downAfterMs: number };
   private readonly tracked = new Map<string, Tracked>();
   private readonly busy = new Set<Promise<unknown>>();
-  private readonly watching = new AbortController();
   private readonly cpuSamples = new Map<string, { ns: number; at: number }>();
-  /** Replicas being started: discover() must not take their not yet tracked containers for leftovers. */
+  private readonly limitsOf = new Map<string, { cpus: number; memoryBytes: number }>();
+  /** Names of containers being created: neither discover() nor the clean-up after a partition may take them for leftovers. */
   private readonly starting = new Set<string>();
+  /** Containers discover() offered and the supervisor has not adopted or removed yet. */
+  private readonly offered = new Set<string>();
   private engineName: Promise<string> | undefined;
+  private stateNow: MachineState = 'unknown';
+  private downReason = '';
+  private lastAnswer = Date.now();
+  private healthTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private signalClosed!: () => void;
   private readonly closedPromise = new Promise<void>((r) => { this.signalClosed = r; });
+  private warnedLoopback = false;
 
   constructor(private readonly opts: DockerBackendOptions) {
     this.engine = new DockerEngine(opts.dockerHost);
     this.image = opts.image ?? runtimeImageTag();
+    this.copyArtifacts = opts.copyArtifacts ?? !isLocalEngine(this.engine.dockerHost);
+    this.health = opts.health ?? DEFAULT_HEALTH;
+    if (this.health.intervalMs > 0) this.scheduleHealth(0);
   }
+
+  get state(): MachineState { return this.stateNow; }
+  /** Why the machine is down ('' when it is not). */
+  get whyDown(): string { return this.stateNow === 'down' ? this.downReason : ''; }
+  get name(): string { return this.opts.machineName ?? this.engine.dockerHost; }
 
   async start(spec: ReplicaSpec): Promise<ReplicaHandle> {
     if (this.closed) throw new Error('the Docker backend is closed');
+    if (this.stateNow === 'down') throw new ServingError('UNAVAILABLE', `machine ${this.name} is down (${this.downReason})`);
     const v = spec.version;
     const body = await this.containerSpec(spec);
     const machine = await this.machineName();
     const name = containerName(v, spec.replicaId);
-    this.starting.add(spec.replicaId);
+    this.starting.add(name);
     try {
       const id = await this.engine.createContainer(name, body);
       try {
+        if (this.copyArtifacts && v.artifactPath) {
+          // PUT /archive needs an existing directory: '/' is one, and the tar makes /model itself.
+          await this.engine.putArchive(id, '/', tarReadable(hostTreeEntries(v.artifactPath, `${MODEL_DIR}/${basename(v.artifactPath)}`)));
+        }
         await this.engine.startContainer(id);
       } catch (e) {
         await this.engine.removeContainer(id).catch(() => {});
         throw e;
       }
-      this.log(`docker: started ${name} (${id.slice(0, 12)}) for replica ${spec.replicaId}`);
-      return this.track(id, name, spec.replicaId, v.name, v.version, enforcementOf(spec.limits), machine).handle;
+      this.log(`docker: started ${name} (${id.slice(0, 12)}) on ${machine} for replica ${spec.replicaId}${this.copyArtifacts && v.artifactPath ? ' (artifact copied in)' : ''}`);
+      return this.track(id, name, spec.replicaId, v.name, v.version, spec.limits, machine).handle;
     } finally {
-      this.starting.delete(spec.replicaId);
+      this.starting.delete(name);
     }
   }
 
-  async discover(): Promise<Discovered[]> {
-    const found: Discovered[] = [];
+  async discover(): Promise<DockerDiscovered[]> {
+    const found: DockerDiscovered[] = [];
     const list = await this.engine.listContainers({ all: true, labels: [`${LABELS.owner}=${this.opts.owner}`] });
     for (const c of list) {
       const labels = c.Labels ?? {};
-      if (this.tracked.has(c.Id) || this.starting.has(labels[LABELS.replica] ?? '')) continue;
+      const cname = (c.Names[0] ?? c.Id).replace(/^\//, '');
+      if (this.tracked.has(c.Id) || this.starting.has(cname)) continue;
       const meta = {
-        id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+        id: c.Id, name: cname,
         replicaId: labels[LABELS.replica] ?? '', model: labels[LABELS.model] ?? '', version: labels[LABELS.version] ?? '',
       };
       if (c.State !== 'running' || !meta.replicaId || !meta.model || !meta.version) {
@@ -111,15 +172,23 @@ export class DockerBackend implements ReplicaBackend {
         continue;
       }
       const inspect = await this.engine.inspectContainer(c.Id);
-      const enforcement = enforcementOf({ cpus: (inspect.HostConfig.NanoCpus ?? 0) / 1e9, memoryMb: (inspect.HostConfig.Memory ?? 0) / 1048576 });
+      const limits = { cpus: (inspect.HostConfig.NanoCpus ?? 0) / 1e9, memoryMb: (inspect.HostConfig.Memory ?? 0) / 1048576 };
       const machine = await this.machineName();
+      this.offered.add(c.Id);
       found.push({
         replicaId: meta.replicaId,
         modelName: meta.model,
         modelVersion: meta.version,
         fingerprint: labels[LABELS.fingerprint] ?? '',
-        adopt: () => this.track(meta.id, meta.name, meta.replicaId, meta.model, meta.version, enforcement, machine).handle,
-        remove: () => this.retire(meta, 'removed: left running by an earlier frontend and not wanted'),
+        limits,
+        adopt: () => {
+          this.offered.delete(meta.id);
+          return this.track(meta.id, meta.name, meta.replicaId, meta.model, meta.version, limits, machine).handle;
+        },
+        remove: async () => {
+          this.offered.delete(meta.id);
+          await this.retire(meta, 'removed: left running by an earlier frontend and not wanted');
+        },
       });
     }
     return found;
@@ -132,51 +201,151 @@ export class DockerBackend implements ReplicaBackend {
 
   /**
    * The engine reports its cores and memory but not the host's CPU time or load, so busy cores
-   * are the sum of every running container's CPU rate since the previous call (not only ours),
+   * are the sum of every running container's CPU rate since the previous sample (not only ours),
    * available memory is the total less the containers' usage, and load1 is 0 (unknown).
    */
   async machines(): Promise<MachineUsage[]> {
+    return [(await this.sample()).usage];
+  }
+
+  /** Usage of the machine and each running container's limits and use (ours and others'). */
+  async sample(): Promise<EngineSample> {
     const info = await this.engine.info();
     const running = await this.engine.listContainers();
     const now = Date.now();
     let busy = 0;
     let used = 0;
+    const containers: EngineSample['containers'] = [];
     await Promise.all(running.map(async (c) => {
-      const s = await this.engine.containerStats(c.Id).catch(() => undefined);
+      const [s, limits] = await Promise.all([
+        this.engine.containerStats(c.Id).catch(() => undefined),
+        this.containerLimits(c.Id).catch(() => undefined),
+      ]);
       const ns = s?.cpu_stats?.cpu_usage?.total_usage;
-      if (!s || ns === undefined) return;
-      used += memoryInUse(s);
-      const prev = this.cpuSamples.get(c.Id);
-      if (prev && now > prev.at) busy += (ns - prev.ns) / 1e6 / (now - prev.at);
-      this.cpuSamples.set(c.Id, { ns, at: now });
+      let cores = 0;
+      const bytes = s ? memoryInUse(s) : 0;
+      if (s && ns !== undefined) {
+        used += bytes;
+        const prev = this.cpuSamples.get(c.Id);
+        if (prev && now > prev.at) cores = Math.max(0, (ns - prev.ns) / 1e6 / (now - prev.at));
+        busy += cores;
+        this.cpuSamples.set(c.Id, { ns, at: now });
+      }
+      const labels = c.Labels ?? {};
+      const ours = labels[LABELS.owner] === this.opts.owner;
+      containers.push({
+        cpus: limits?.cpus ?? 0, memoryBytes: limits?.memoryBytes ?? 0, usedCores: cores, usedBytes: bytes,
+        ...(ours && labels[LABELS.model] ? { versionKey: versionKey(labels[LABELS.model]!, labels[LABELS.version] ?? ''), replicaId: labels[LABELS.replica] } : {}),
+      });
     }));
     for (const id of this.cpuSamples.keys()) if (!running.some((c) => c.Id === id)) this.cpuSamples.delete(id);
-    return [{
-      name: info.Name, cores: info.NCPU, cpuBusyCores: Math.min(info.NCPU, Math.max(0, busy)),
-      memoryTotalBytes: info.MemTotal, memoryAvailableBytes: Math.max(0, info.MemTotal - used), load1: 0,
-    }];
+    for (const id of this.limitsOf.keys()) if (!running.some((c) => c.Id === id)) this.limitsOf.delete(id);
+    return {
+      usage: {
+        name: this.opts.machineName ?? info.Name, cores: info.NCPU, cpuBusyCores: Math.min(info.NCPU, Math.max(0, busy)),
+        memoryTotalBytes: info.MemTotal, memoryAvailableBytes: Math.max(0, info.MemTotal - used), load1: 0,
+      },
+      containers,
+    };
+  }
+
+  /** Pings the engine now (the health check does this on its own every interval). */
+  async checkHealth(): Promise<MachineState> {
+    try {
+      await this.engine.ping(Math.min(5000, Math.max(1000, this.health.downAfterMs / 2)));
+      this.lastAnswer = Date.now();
+      if (this.stateNow !== 'up') await this.cameUp();
+    } catch (e) {
+      if (this.closed) return this.stateNow;
+      const silent = Date.now() - this.lastAnswer;
+      if (this.stateNow !== 'down' && silent >= this.health.downAfterMs) {
+        this.wentDown(`engine did not answer for ${Math.round(silent / 1000)} s: ${errorMessage(e)}`);
+      }
+    }
+    return this.stateNow;
   }
 
   /** Stops watching and closes sockets; containers keep running (the supervisor stops them first). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.healthTimer);
     this.signalClosed();
-    this.watching.abort();
+    for (const t of this.tracked.values()) t.waitAbort.abort();
     while (this.busy.size) await Promise.allSettled([...this.busy]);
     this.engine.close();
   }
 
+  // ---------- health ----------
+
+  private scheduleHealth(ms: number): void {
+    if (this.closed) return;
+    this.healthTimer = setTimeout(() => {
+      void this.checkHealth().finally(() => this.scheduleHealth(this.health.intervalMs));
+    }, ms);
+    this.healthTimer.unref();
+  }
+
+  /** Every replica there ends now: the supervisor restarts them where it can. */
+  private wentDown(why: string): void {
+    this.stateNow = 'down';
+    this.downReason = why;
+    const reason = `machine ${this.name} unreachable (${why.split(':')[0]})`;
+    this.log(`docker: machine ${this.name} is down: ${why}; ${this.tracked.size} replica(s) there are lost`);
+    for (const t of [...this.tracked.values()]) {
+      t.gone = true;
+      t.waitAbort.abort();
+      this.tracked.delete(t.id);
+      this.settle(t, { reason, oom: false, cause: 'killed' });
+    }
+    // Whatever else waits on this engine (a start, an image transfer) fails now instead of hanging.
+    this.engine.abortInflight(reason);
+    this.opts.onState?.('down', why);
+  }
+
+  private async cameUp(): Promise<void> {
+    const was = this.stateNow;
+    this.stateNow = 'up';
+    this.downReason = '';
+    if (was === 'down') {
+      this.log(`docker: machine ${this.name} answers again`);
+      await this.removeLeftovers().catch((e: unknown) => this.log(`docker: could not clean up ${this.name} after it came back: ${errorMessage(e)}`));
+    }
+    this.opts.onState?.('up', was === 'down' ? 'answers again' : 'answers');
+  }
+
+  /** After a partition: our containers there that nothing tracks were replaced elsewhere. */
+  private async removeLeftovers(): Promise<void> {
+    const list = await this.engine.listContainers({ all: true, labels: [`${LABELS.owner}=${this.opts.owner}`] });
+    for (const c of list) {
+      const name = (c.Names[0] ?? c.Id).replace(/^\//, '');
+      if (this.tracked.has(c.Id) || this.starting.has(name) || this.offered.has(c.Id)) continue;
+      const labels = c.Labels ?? {};
+      this.log(`docker: removing ${name} from ${this.name}: its replica ${labels[LABELS.replica] ?? '?'} was replaced while the machine was unreachable`);
+      await this.retire(
+        { id: c.Id, name, replicaId: labels[LABELS.replica] ?? '', model: labels[LABELS.model] ?? '', version: labels[LABELS.version] ?? '' },
+        `removed when machine ${this.name} answered again: its replica was replaced while the machine was unreachable`,
+      );
+    }
+  }
+
+  // ---------- containers ----------
+
   private async containerSpec(spec: ReplicaSpec): Promise<ContainerCreate> {
     const v = spec.version;
     const modelPath = v.artifactPath ? `${MODEL_DIR}/${basename(v.artifactPath)}` : '';
+    // The RPC endpoint goes to the replica as given: a remote machine needs the frontend's advertised address.
     const env = replicaEnv(v, spec.rpc, spec.replicaId, spec.limits, modelPath);
+    if (this.copyArtifacts && !this.warnedLoopback && /^(127\.|localhost$|::1$|0\.0\.0\.0$)/.test(spec.rpc.host)) {
+      this.warnedLoopback = true;
+      this.log(`docker: warning: replicas on ${this.name} (${this.engine.dockerHost}) are told to reach the frontend at ${spec.rpc.host}, which is this machine only if the engine runs here`);
+    }
     const { image, cmd } = await this.command(v, env);
     const host: HostConfig = {
       NetworkMode: 'host',
       // docker-init as PID 1 forwards SIGTERM to programs that install no handler of their own.
       Init: true,
-      Binds: v.artifactPath ? [`${v.artifactPath}:${modelPath}:ro`] : [],
+      Binds: v.artifactPath && !this.copyArtifacts ? [`${v.artifactPath}:${modelPath}:ro`] : [],
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
     };
     if (spec.limits.cpus > 0) host.NanoCpus = Math.round(spec.limits.cpus * 1e9);
@@ -200,16 +369,16 @@ export class DockerBackend implements ReplicaBackend {
     const node = (runtime: string) => ['node', '--import', TSX_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/${runtime}/main.ts`];
     if (v.runtime === 'image') {
       if (!(await this.engine.inspectImage(v.containerName))) {
-        this.log(`docker: image ${v.containerName} is not in the engine; pulling it`);
+        this.log(`docker: image ${v.containerName} is not in the engine of ${this.name}; pulling it`);
         await this.engine.pullImage(v.containerName).catch((e: unknown) => {
-          throw new ServingError('UNAVAILABLE', `image ${v.containerName} is not in the Docker engine at ${this.opts.dockerHost} and could not be pulled: ${errorMessage(e)}`);
+          throw new ServingError('UNAVAILABLE', `image ${v.containerName} is not in the Docker engine at ${this.engine.dockerHost} and could not be pulled: ${errorMessage(e)}`);
         });
       }
       return { image: v.containerName, cmd: undefined };
     }
     const runtimeImage = await this.engine.inspectImage(this.image);
     if (!runtimeImage) {
-      throw new ServingError('UNAVAILABLE', `the runtime image ${this.image} is not in the Docker engine at ${this.opts.dockerHost}: build it with \`clipper image build\``);
+      throw new ServingError('UNAVAILABLE', `the runtime image ${this.image} is not in the Docker engine at ${this.engine.dockerHost}: build it with \`clipper image build\``);
     }
     switch (v.runtime) {
       case 'js':
@@ -228,20 +397,23 @@ export class DockerBackend implements ReplicaBackend {
     }
   }
 
-  private track(id: string, name: string, replicaId: string, model: string, version: string, enforcement: Enforcement, machine: string): Tracked {
+  private track(id: string, name: string, replicaId: string, model: string, version: string, limits: ResourceLimits, machine: string): Tracked {
     const existing = this.tracked.get(id);
     if (existing) return existing;
-    const t = { id, name, replicaId, model, version, gone: false } as Tracked;
-    const exited = this.watch(t);
+    let settle!: (exit: ExitInfo) => void;
+    const exited = new Promise<ExitInfo>((r) => { settle = r; });
+    const t = { id, name, replicaId, model, version, limits, gone: false, settled: false, settle, waitAbort: new AbortController() } as Tracked;
     const engine = this.engine;
-    const ignorable = (e: unknown) => this.closed || isEngineStatus(e, 304, 404, 409);
+    const ignorable = (e: unknown) => this.closed || t.gone || isEngineStatus(e, 304, 404, 409);
     t.handle = {
-      replicaId, exited, enforcement, machine,
+      replicaId, exited, enforcement: enforcementOf(limits), machine,
       stop: async (graceMs) => {
         if (!t.gone) {
-          await engine.stopContainer(id, Math.max(0, Math.ceil(graceMs / 1000))).catch((e: unknown) => {
+          const stopping = engine.stopContainer(id, Math.max(0, Math.ceil(graceMs / 1000))).catch((e: unknown) => {
             if (!ignorable(e)) this.log(`docker: stopping ${name} failed: ${errorMessage(e)}`);
           });
+          // An engine that stops answering must not hold the caller past the machine going down.
+          await Promise.race([stopping, exited, this.closedPromise]);
         }
         await Promise.race([exited, this.closedPromise]);
       },
@@ -276,24 +448,40 @@ export class DockerBackend implements ReplicaBackend {
       },
     };
     this.tracked.set(id, t);
+    if (this.stateNow === 'down') {
+      // Went down while it was being started.
+      t.gone = true;
+      this.tracked.delete(id);
+      this.settle(t, { reason: `machine ${this.name} unreachable (${this.downReason.split(':')[0]})`, oom: false, cause: 'killed' });
+    } else {
+      void this.watch(t);
+    }
     return t;
   }
 
-  /** Resolves once the container has exited and been retired; never if the backend closes first. */
-  private async watch(t: Tracked): Promise<ExitInfo> {
+  private settle(t: Tracked, exit: ExitInfo): void {
+    if (t.settled) return;
+    t.settled = true;
+    t.settle(exit);
+  }
+
+  /** Reports the exit once the container has exited and been retired; never if the backend closes or the machine goes down first. */
+  private async watch(t: Tracked): Promise<void> {
     let status: number | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        status = (await this.engine.waitContainer(t.id, this.watching.signal)).StatusCode;
+        status = (await this.engine.waitContainer(t.id, t.waitAbort.signal)).StatusCode;
         break;
       } catch (e) {
-        if (this.closed) return NEVER;
+        if (this.closed || t.settled) return;
         if (isEngineStatus(e, 404)) break; // removed behind our back
         this.log(`docker: lost the wait on ${t.name} (${errorMessage(e)}); waiting again`);
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+        if (this.closed || t.settled) return;
       }
     }
-    return this.whileBusy(async () => {
+    if (t.settled) return;
+    await this.whileBusy(async () => {
       const exit = await this.engine.inspectContainer(t.id).then(
         (c) => describeExit(c),
         (): ExitInfo => (status === undefined
@@ -301,10 +489,11 @@ export class DockerBackend implements ReplicaBackend {
           : { reason: `exited with code ${status}`, oom: false, cause: exitCause({ code: status }) }),
       );
       await this.retire(t, exit.reason);
+      if (t.settled) return;
       t.gone = true;
       this.tracked.delete(t.id);
       this.log(`docker: ${t.name} ${exit.reason}`);
-      return exit;
+      this.settle(t, exit);
     });
   }
 
@@ -332,7 +521,18 @@ export class DockerBackend implements ReplicaBackend {
     return p;
   }
 
+  /** Limits of a running container (ours or not), read once. */
+  private async containerLimits(id: string): Promise<{ cpus: number; memoryBytes: number }> {
+    const known = this.limitsOf.get(id);
+    if (known) return known;
+    const c = await this.engine.inspectContainer(id);
+    const l = { cpus: (c.HostConfig.NanoCpus ?? 0) / 1e9, memoryBytes: c.HostConfig.Memory ?? 0 };
+    this.limitsOf.set(id, l);
+    return l;
+  }
+
   private machineName(): Promise<string> {
+    if (this.opts.machineName) return Promise.resolve(this.opts.machineName);
     this.engineName ??= this.engine.info().then((i) => i.Name).catch((e: unknown) => {
       this.engineName = undefined;
       throw e;

@@ -7,12 +7,13 @@
  * root builds an equivalent image where a registry is reachable.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../launch.ts';
 import { DockerEngine } from './engine-client.ts';
+import { tarStream, type TarEntry } from './tar.ts';
 
 /** Where the project lives inside the image. */
 export const IMAGE_APP_DIR = '/app';
@@ -301,65 +302,8 @@ class RootFs {
   }
 
   /** A POSIX ustar stream (PAX records for long names), owned by root, ending with two zero blocks. */
-  async *tar(): AsyncGenerator<Buffer> {
-    const mtime = Math.floor(Date.now() / 1000);
-    for (const [path, e] of this.entries) {
-      const name = path.slice(1) + (e.kind === 'dir' ? '/' : '');
-      const linkname = e.kind === 'symlink' ? e.target : '';
-      const size = e.kind === 'file' ? e.size : e.kind === 'data' ? e.data.length : 0;
-      const type = { dir: '5', file: '0', data: '0', symlink: '2' }[e.kind];
-      const mode = e.kind === 'symlink' ? 0o777 : e.mode;
-      if (Buffer.byteLength(name) > 100 || Buffer.byteLength(linkname) > 100) {
-        const pax = Buffer.from(paxRecord('path', name) + (linkname ? paxRecord('linkpath', linkname) : ''));
-        yield header(`PaxHeaders/${basename(name)}`.slice(0, 99), 0o644, pax.length, 'x', '', mtime);
-        yield pad(pax);
-      }
-      yield header(name.slice(0, 100), mode, size, type, linkname.slice(0, 100), mtime);
-      if (e.kind === 'data') yield pad(e.data);
-      if (e.kind === 'file') {
-        let read = 0;
-        for await (const chunk of createReadStream(e.src, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-          read += chunk.length;
-          if (read > size) throw new Error(`${e.src} grew while the image was being built`);
-          yield chunk;
-        }
-        if (read !== size) throw new Error(`${e.src} shrank while the image was being built`);
-        if (size % 512) yield Buffer.alloc(512 - (size % 512));
-      }
-    }
-    yield Buffer.alloc(1024);
+  tar(): AsyncGenerator<Buffer> {
+    return tarStream([...this.entries].map(([path, e]): TarEntry => ({ ...e, path })));
   }
 }
 
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  let len = Buffer.byteLength(body) + 1;
-  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
-  return `${len}${body}`;
-}
-
-function pad(b: Buffer): Buffer {
-  return b.length % 512 ? Buffer.concat([b, Buffer.alloc(512 - (b.length % 512))]) : b;
-}
-
-function header(name: string, mode: number, size: number, type: string, linkname: string, mtime: number): Buffer {
-  const h = Buffer.alloc(512);
-  const put = (s: string, off: number, len: number) => h.write(s, off, len, 'utf8');
-  const octal = (n: number, off: number, len: number) => put(n.toString(8).padStart(len - 1, '0') + '\0', off, len);
-  put(name, 0, 100);
-  octal(mode, 100, 8);
-  octal(0, 108, 8);
-  octal(0, 116, 8);
-  octal(size, 124, 12);
-  octal(mtime, 136, 12);
-  put('        ', 148, 8);
-  put(type, 156, 1);
-  put(linkname, 157, 100);
-  put('ustar\u000000', 257, 8);
-  put('root', 265, 32);
-  put('root', 297, 32);
-  let sum = 0;
-  for (const b of h) sum += b;
-  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
-  return h;
-}
