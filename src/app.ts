@@ -11,6 +11,14 @@ import { createAdminApi } from './http/admin-api.ts';
 import { adminTokens, checkExposure } from './http/auth.ts';
 import { drainable } from './http/drain.ts';
 import { createQueryApi } from './http/query-api.ts';
+import { ClusterFrontend } from './cluster/cluster-frontend.ts';
+import { DockerBackend } from './manager/docker/docker-backend.ts';
+import { engineEndpointFromEnv } from './manager/docker/engine-client.ts';
+import { MachinesBackend } from './manager/docker/machines-backend.ts';
+import { LeaderGatedManager, type LeadingManager } from './manager/leader-gate.ts';
+import { loadMachinesFile, machinesFromHosts } from './manager/machines.ts';
+import { mergeLoadSamples } from './measure/merge-load.ts';
+
 import { httpOptions } from './http/server-common.ts';
 import type { ReplicaBackend } from './manager/backend.ts';
 import type { ContainerManager } from './manager/container-manager.ts';
@@ -27,7 +35,7 @@ import { INPUT_TYPE_CODE } from './registry/input-types.ts';
 import { RegistryService } from './registry/registry-service.ts';
 import type { Replica } from './rpc/replica.ts';
 import { RpcServer } from './rpc/router-server.ts';
-import { rpcSecurity } from './rpc/replica-auth.ts';
+import { rpcSecurity, securityFromKeys, type RpcEndpoint } from './rpc/replica-auth.ts';
 import { checkArtifact } from './runtimes/check-artifact.ts';
 import { AppKeys } from './security/app-keys.ts';
 import { DataDirLock } from './store/data-dir-lock.ts';
@@ -98,10 +106,16 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
     undo.push({ what: 'app key refresh', run: () => clearInterval(refresh) });
   }
 
-  // RPC security (docs/rpc.md): keys from the data dir, curve off loopback, only registered models register.
+  // In a cluster (a shared store), the RPC keys, membership, lease and load are shared through Redis.
+  const cluster = store.shared
+    ? await ClusterFrontend.join({ url: config.store, prefix: config.storePrefix, leaseTtlMs: config.leaseTtlMs, log })
+    : undefined;
+  if (cluster) undo.push({ what: 'cluster membership', run: () => cluster.close() });
+
+  // RPC security (docs/rpc.md): keys from the data dir (or the cluster's), curve off loopback, only registered models register.
   const rpc = new RpcServer({
     host: config.host, port: config.rpcPort, heartbeatTimeoutMs: config.heartbeatTimeoutMs, predictTimeoutMs: config.predictTimeoutMs, log,
-    security: rpcSecurity(config),
+    security: cluster ? securityFromKeys(cluster.keys, config) : rpcSecurity(config),
     lookupVersion: (name, version) => {
       const v = registry.getVersion(name, version);
       return v && { inputTypeCode: INPUT_TYPE_CODE[v.inputType] };
@@ -109,10 +123,15 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   });
   await bind(() => rpc.start(), config.host, config.rpcPort, 'RPC');
   undo.push({ what: 'rpc', run: () => rpc.close() });
-  const manager = new Supervisor(await createBackend(config, log), {
-    rpc: rpc.endpoint(), stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, log,
-    localArtifact: (v) => registry.localArtifact(v),
+  // What replicas are told: this frontend's reachable address, and in a cluster every frontend's.
+  const endpoint: RpcEndpoint = { ...rpc.endpoint(), host: config.advertiseAddress };
+  const leadingManager = () => createManager(config, endpoint, registry, log);
+  const gate = cluster && new LeaderGatedManager({
+    backend: config.backend, registry, log,
+    connected: () => rpc.readyReplicas(),
+    leaderAdmin: () => cluster.leaderAdmin(),
   });
+  const manager: ContainerManager = gate ?? await leadingManager();
   undo.push({ what: 'replicas', run: () => manager.close() });
   let controller: ReplicaController | undefined;
   const metrics = new QueryMetrics();
@@ -127,10 +146,13 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
     demand: (name, version) => controller?.demand(name, version),
     starting: (name, version) => manager.isStarting(name, version),
   });
-  const measurements = new Measurements({ load: () => processor.takeLoad(), usage: () => manager.usage(), machines: () => manager.machines() });
+  const load = () => (cluster ? mergeLoadSamples(cluster.shareLoad(processor.takeLoad())) : processor.takeLoad());
+  const measurements = new Measurements({ load, usage: () => manager.usage(), machines: () => manager.machines() });
   registerMeasureMetrics(metrics.registry, measurements, () => registry.modelNames().map((model) => ({ model, replicas: controller!.scaling(model).desired })));
   controller = new ReplicaController(registry, manager, measurements, {
     warmVersions: config.warmVersions, onDemandIdleMs: config.onDemandIdleMs, tickMs: config.measureIntervalMs, log,
+    leads: () => gate?.leading ?? true,
+    fence: () => cluster?.lease.token(),
   });
 
   // Replicas: RPC tells the query processor and the manager; the manager tells RPC when a replica goes.
@@ -152,7 +174,9 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
 
   const http = httpOptions(config, log); // body limit, timeouts, HTTPS
   const queryApi = createQueryApi(processor, metrics, http, appKeys);
-  const adminApi = createAdminApi({ registry, manager, controller, measurements, processor, selection, readyTimeoutMs: config.readyTimeoutMs, tokens: adminTokens(config), appKeys }, http);
+  const adminApi = createAdminApi({ registry, manager, controller, measurements, processor, selection, readyTimeoutMs: config.readyTimeoutMs, tokens: adminTokens(config), appKeys,
+    cluster: cluster && (() => cluster.view()),
+  }, http);
   const drains = [drainable(queryApi), drainable(adminApi)];
   // Ports are bound before any replica starts, so a port conflict launches nothing.
   const queryUrl = await bind(() => listen(queryApi, config.host, config.queryPort), config.host, config.queryPort, 'query API');
@@ -161,6 +185,30 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   undo.push({ what: 'admin API', run: () => adminApi.close() });
   undo.push({ what: 'controller', run: () => controller!.close() });
   await controller.start();
+  if (cluster && gate) {
+    const ctl = controller;
+    // Leadership changes one at a time: a new supervisor adopts what the last one left.
+    let turn = Promise.resolve();
+    const next = (step: () => Promise<void>) => {
+      turn = turn.then(step).catch((e) => log(`resource manager hand-over: ${e instanceof Error ? e.message : String(e)}`));
+    };
+    cluster.lease.on('acquired', (token: number) => next(async () => {
+      if (!cluster.lease.isLeader()) return;
+      log(`leading the resource manager (fencing token ${token})`);
+      await gate.lead(await leadingManager(), ctl.allTargets());
+    }));
+    cluster.lease.on('lost', (reason: string) => next(async () => {
+      log(`no longer leading the resource manager: ${reason}`);
+      await gate.follow();
+    }));
+    const self = { host: config.advertiseAddress, port: rpc.boundPort };
+    await cluster.start({ rpc: self, queryUrl, adminUrl }, (list, me) => {
+      endpoint.frontends = list;
+      rpc.setFrontends(list, me);
+    });
+    // Shutting down: hand the replicas over first, then the lease, so the next leader adopts them.
+    undo.push({ what: 'leadership', run: async () => { await gate.follow(); await cluster.lease.close(); await turn; } });
+  }
 
   // Stopping: drain both APIs (in-flight queries finish or are answered, see http/drain.ts), then
   // the controller, replicas, RPC and store in reverse order of starting, then the lock.
@@ -176,12 +224,36 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   return { config, registry, processor, manager, controller, measurements, rpc, queryUrl, adminUrl, rpcPort: rpc.boundPort, close };
 }
 
+/** The manager that starts and stops replicas (in a cluster, the leader's). */
+async function createManager(config: ResolvedConfig, rpc: RpcEndpoint, registry: RegistryService, log: (msg: string) => void): Promise<LeadingManager> {
+  if (config.backend === 'kubernetes') {
+    const { KubernetesManager } = await import('./manager/kubernetes/kubernetes-manager.ts');
+    const km = new KubernetesManager({
+      kubeConfig: process.env.KUBERNETES_SERVICE_HOST ? { kind: 'in-cluster' } : { kind: 'default' },
+      namespace: config.kubeNamespace, image: config.dockerImage || undefined, rpc,
+      stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, maxArtifactBytes: Math.min(config.maxArtifactBytes, 32 * 1024 * 1024), log,
+    });
+    // Deployments outlive the frontend that made them: handing over is closing.
+    return Object.assign(km, { release: () => km.close() });
+  }
+  return new Supervisor(await createBackend(config, log), {
+    rpc, stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, log,
+    localArtifact: (v) => registry.localArtifact(v),
+  });
+}
+
 async function createBackend(config: ResolvedConfig, log: (msg: string) => void): Promise<ReplicaBackend> {
   if (config.backend === 'local') return new ProcessBackend(config.dataDir, log);
-  if (config.backend === 'kubernetes') throw new ServingError('INVALID_INPUT', 'the kubernetes backend is not wired yet');
-  const { DockerBackend } = await import('./manager/docker/docker-backend.ts');
-  const owner = createHash('sha1').update(config.dataDir).digest('hex').slice(0, 12);
-  return new DockerBackend({ dockerHost: config.dockerHost, image: config.dockerImage || undefined, owner, logDir: join(config.dataDir, 'logs'), log });
+  // Containers are labelled with their owner: in a cluster every frontend's leader adopts the same ones.
+  const owner = createHash('sha1').update(config.store ? `${config.store}|${config.storePrefix}` : config.dataDir).digest('hex').slice(0, 12);
+  const logDir = join(config.dataDir, 'logs');
+  const image = config.dockerImage || undefined;
+  const tls = config.dockerTlsDir ? { certPath: config.dockerTlsDir } : engineEndpointFromEnv().tls;
+  const machines = [...(config.machinesFile ? loadMachinesFile(config.machinesFile) : []), ...machinesFromHosts(config.dockerHosts, tls)];
+  const health = { intervalMs: Math.max(200, Math.floor(config.machineDownAfterMs / 5)), downAfterMs: config.machineDownAfterMs };
+  if (machines.length > 0) return new MachinesBackend({ machines, image, owner, logDir, log, health });
+  const dockerHost = { ...engineEndpointFromEnv(process.env, config.dockerHost), ...(config.dockerTlsDir ? { tls } : {}) };
+  return new DockerBackend({ dockerHost, image, owner, logDir, log, health });
 }
 
 async function unwind(undo: Undo, log: (msg: string) => void): Promise<void> {

@@ -30,8 +30,12 @@ export interface UserConfig {
   dockerHost?: string;
   /** Several Docker engines, one per machine: replicas are placed across them (overrides dockerHost). */
   dockerHosts?: string[];
+  /** A JSON file listing the machines: [{name, host, tls?: {certPath | ca, cert, key}}] (adds to dockerHosts). */
+  machinesFile?: string;
   /** ca.pem, cert.pem and key.pem for tcp:// engines, as DOCKER_CERT_PATH ('' = plain TCP). */
   dockerTlsDir?: string;
+  /** A machine whose engine has not answered this long is down: its replicas start elsewhere. */
+  machineDownAfterMs?: number;
   /** Kubernetes backend: the namespace replicas' Deployments go in. */
   kubeNamespace?: string;
   /** Image of the built-in runtimes on the Docker backend. */
@@ -114,7 +118,9 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     dockerHost: user.dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
     dockerImage: user.dockerImage ?? '',
     dockerHosts: user.dockerHosts ?? [],
+    machinesFile: user.machinesFile ?? '',
     dockerTlsDir: user.dockerTlsDir ?? process.env.DOCKER_CERT_PATH ?? '',
+    machineDownAfterMs: user.machineDownAfterMs ?? 10_000,
     kubeNamespace: user.kubeNamespace ?? 'clipper',
     store: user.store ?? '',
     storePrefix: user.storePrefix ?? 'clipper:',

@@ -62,7 +62,9 @@ program.command('start')
   .option('--backend <kind>', `where replicas run: ${BACKENDS.join('|')} (default local)`, backend)
   .option('--docker-host <url>', 'Docker engine for --backend docker: unix:///path/docker.sock or tcp://host:port (default $DOCKER_HOST or /var/run/docker.sock)')
   .option('--docker-image <name>', 'image of the built-in runtimes on the Docker backend (see `clipper image build`)')
-  .option('--machine <url>', 'a Docker engine of one machine (repeat for several: replicas are placed across them by utilization)', collect, [])
+  .option('--machine <[name=]url>', 'a Docker engine of one machine: unix://, tcp:// or ssh:// (repeat for several: replicas are placed across them by utilization)', collect, [])
+  .option('--machines <file>', 'a JSON file listing machines: [{"name", "host", "tls": {"certPath"}}]')
+  .option('--machine-down-after-ms <ms>', 'a machine whose engine is silent this long is down and its replicas start elsewhere (default 10000)', int)
   .option('--docker-tls-dir <dir>', 'ca.pem, cert.pem and key.pem for tcp:// engines (default $DOCKER_CERT_PATH)')
   .option('--kube-namespace <ns>', 'namespace of the replicas on --backend kubernetes (default clipper)')
   .option('--store <url>', 'registry: redis://host:port/db shares it with every frontend on that Redis (default: SQLite in the data directory)')
@@ -104,7 +106,7 @@ program.command('start')
     await runStart({
       dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit,
       cacheBytes: o.cacheBytes, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
-      backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, dockerHosts: o.machine, dockerTlsDir: o.dockerTlsDir, kubeNamespace: o.kubeNamespace,
+      backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, dockerHosts: o.machine, machinesFile: o.machines, dockerTlsDir: o.dockerTlsDir, machineDownAfterMs: o.machineDownAfterMs, kubeNamespace: o.kubeNamespace,
       store: o.store, storePrefix: o.storePrefix, advertiseAddress: o.advertiseAddress, leaseTtlMs: o.leaseTtlMs, warmVersions: o.warmVersions, onDemandIdleMs: o.onDemandIdleMs,
       measureIntervalMs: o.measureIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, predictTimeoutMs: o.predictTimeoutMs,
       startTimeoutMs: o.startTimeoutMs, readyTimeoutMs: o.readyTimeoutMs, stopGraceMs: o.stopGraceMs,

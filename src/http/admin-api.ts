@@ -29,6 +29,8 @@ export interface AdminDeps {
   /** Bearer tokens of the admin API (http/auth.ts) and the query API's per-application keys. */
   tokens: AdminTokens;
   appKeys: AppKeys;
+  /** In a cluster: this frontend, whether it leads the resource manager, and its peers. */
+  cluster?: () => Record<string, unknown>;
 }
 
 const MAX_REPLICAS = 64;
@@ -60,6 +62,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       load: snap.versions.map(versionLoadView),
       machines: snap.machines.map(machineView),
       scaling_events: deps.controller.events().slice(-20),
+      ...(deps.cluster ? { cluster: deps.cluster() } : {}),
     };
   });
 

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServingError } from '../errors.ts';
 import type { ModelVersion } from '../registry/types.ts';
+import { formatAddress } from '../rpc/codec.ts';
 import { replicaSecret, type RpcEndpoint } from '../rpc/replica-auth.ts';
 import type { ResourceLimits } from './container-manager.ts';
 
@@ -36,6 +37,7 @@ export function replicaEnv(v: ModelVersion, rpc: RpcEndpoint, replicaId: string,
     CLIPPER_MODEL_PATH: modelPath,
     CLIPPER_REPLICA_ID: replicaId,
   };
+  if (rpc.frontends?.length) env.CLIPPER_FRONTENDS = rpc.frontends.map(formatAddress).join(',');
   if (rpc.auth) env.CLIPPER_REPLICA_SECRET = replicaSecret(rpc.auth.replicaKey, replicaId, v.name, v.version);
   if (rpc.auth?.serverKey) env.CLIPPER_RPC_SERVER_KEY = rpc.auth.serverKey;
   // onnxruntime's intra-op pool: as many threads as the replica has whole cores.

@@ -23,6 +23,8 @@ export interface ControllerOptions {
   log?: (msg: string) => void;
   /** In a cluster, only the frontend holding the leader lease decides and applies (default: always). */
   leads?: () => boolean;
+  /** The lease's fencing token, sent with the autoscaler's writes so a deposed leader's are refused. */
+  fence?: () => number | undefined;
 }
 
 export interface ScalingEvent { at: string; model: string; version: string; from: number; to: number; reason: string }
@@ -225,7 +227,7 @@ export class ReplicaController {
     if (this.eventLog.length > MAX_EVENTS) this.eventLog.shift();
     this.opts.log?.(`autoscaler: ${model}:${current} ${before} → ${count} (${d.reason})`);
     // Persisted so a restarted frontend resumes at the same size.
-    this.registry.setReplicas(model, current, count, { byAutoscaler: true }).catch((e) => this.opts.log?.(`autoscaler: could not persist ${model}: ${String(e)}`));
+    this.registry.setReplicas(model, current, count, { byAutoscaler: true, fence: this.opts.fence?.() }).catch((e) => this.opts.log?.(`autoscaler: could not persist ${model}: ${String(e)}`));
   }
 
   private async applyModel(model: string): Promise<void> {

@@ -22,6 +22,7 @@ import type { Redis } from 'ioredis';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { curveKeyPair } from 'zeromq';
+import type { RpcAddress } from './codec.ts';
 import { isLoopback } from '../config.ts';
 import type { RpcSecurity } from './router-server.ts';
 
@@ -43,6 +44,8 @@ export interface RpcEndpoint {
   host: string;
   port: number;
   auth?: ReplicaAuth;
+  /** In a cluster, every frontend's RPC address: a replica connects to each (the `frontends` extension). */
+  frontends?: RpcAddress[];
 }
 
 export const KEYS_FILE = 'rpc-keys.json';
