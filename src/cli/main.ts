@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ClipperClient, ClipperHttpError } from '../client.ts';
 import { BACKENDS, resolveConfig, type BackendKind } from '../config.ts';
 import { mib, print, spinner, table } from './format.ts';
+import { renderManifests } from './k8s-render.ts';
 import { runStart } from './start.ts';
 import { autoscalingText, type ScalingJson, type StatusJson } from './status-types.ts';
 import { statusText } from './status-text.ts';
@@ -120,6 +121,31 @@ program.command('start')
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
+
+program.command('k8s').description('Kubernetes').command('render')
+  .description('print manifests for the whole cluster (namespace, frontends, Redis, RBAC): pipe to `kubectl apply -f -`')
+  .option('--namespace <ns>', 'namespace (default clipper)')
+  .option('--image <name>', 'image of the frontends (default clipper-runtime:<version>)')
+  .option('--runtime-image <name>', 'image of the model replicas (default: --image)')
+  .option('--image-pull-policy <p>', 'Always|IfNotPresent|Never (default IfNotPresent)')
+  .option('--frontends <n>', 'frontend pods (default 1)', int)
+  .option('--service-type <t>', 'ClusterIP|NodePort|LoadBalancer (default ClusterIP)')
+  .option('--redis-storage <size>', "Redis volume size (default 1Gi)")
+  .option('--storage-class <name>', 'storage class of the Redis volume')
+  .option('--admin-token-file <file>', 'admin token to put in the Secret (default: a random one)')
+  .option('--yaml', 'YAML instead of a JSON List')
+  .action((o) => {
+    const adminToken = o.adminTokenFile !== undefined ? readSecretFile('--admin-token-file', o.adminTokenFile) : undefined;
+    try {
+      process.stdout.write(renderManifests({
+        namespace: o.namespace, image: o.image, runtimeImage: o.runtimeImage, imagePullPolicy: o.imagePullPolicy, frontendReplicas: o.frontends,
+        serviceType: o.serviceType, redisStorage: o.redisStorage, storageClassName: o.storageClass, adminToken, format: o.yaml ? 'yaml' : 'json',
+      }));
+    } catch (e) {
+      console.error(`clipper: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      process.exit(1);
+    }
+  });
 
 program.command('image').description('container images').command('build')
   .description('build the runtime image for --backend docker from this machine (offline: no registry, no Dockerfile)')
