@@ -35,8 +35,14 @@ export function statusText(s: StatusJson): string {
     desired: x?.desired_replicas,
     decision: x?.decision?.reason ?? '-',
   }));
+  const c = s.cluster;
+  const cluster = c ? [
+    `cluster: this is frontend ${c.frontend ?? '-'}, ${c.leader ? 'leading the resource manager' : `following ${c.leader_frontend ?? '(no leader right now)'}${c.leader_admin ? ` at ${c.leader_admin}` : ''}`}`,
+    table((c.frontends ?? []).map((f) => ({ frontend: f.id, rpc: f.rpc ?? '-', query: f.query_url ?? '-', admin: f.admin_url ?? '-' }))), '',
+  ] : [];
   return [
     `backend ${s.backend ?? '-'}, measured ${s.at ?? '-'}`, '',
+    ...cluster,
     'MACHINES', table(machines), '',
     'APPLICATIONS', table(rows(s.applications), ['name', 'input_type', 'latency_slo_micros', 'linked_models', 'policy']), '',
     'MODELS', table(rows(s.models), ['model_name', 'model_version', 'runtime', 'replicas', 'cpus', 'memory_mb', 'is_current_version']), '',

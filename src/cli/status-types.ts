@@ -14,6 +14,15 @@ export interface StatusJson {
   load?: LoadJson[];
   machines?: MachineJson[];
   scaling_events?: ScalingEventJson[];
+  cluster?: ClusterJson;
+}
+
+export interface ClusterJson {
+  frontend?: string;
+  leader?: boolean;
+  leader_frontend?: string | null;
+  leader_admin?: string | null;
+  frontends?: Array<{ id: string; rpc?: string; query_url?: string; admin_url?: string }>;
 }
 
 export interface AppJson {
