@@ -249,7 +249,7 @@ async function createBackend(config: ResolvedConfig, log: (msg: string) => void)
   const logDir = join(config.dataDir, 'logs');
   const image = config.dockerImage || undefined;
   const tls = config.dockerTlsDir ? { certPath: config.dockerTlsDir } : engineEndpointFromEnv().tls;
-  const machines = [...(config.machinesFile ? loadMachinesFile(config.machinesFile) : []), ...machinesFromHosts(config.dockerHosts, tls)];
+  const machines = [...(config.machinesFile ? loadMachinesFile(config.machinesFile) : []), ...(config.dockerHosts.length ? machinesFromHosts(config.dockerHosts, tls) : [])];
   const health = { intervalMs: Math.max(200, Math.floor(config.machineDownAfterMs / 5)), downAfterMs: config.machineDownAfterMs };
   if (machines.length > 0) return new MachinesBackend({ machines, image, owner, logDir, log, health });
   const dockerHost = { ...engineEndpointFromEnv(process.env, config.dockerHost), ...(config.dockerTlsDir ? { tls } : {}) };
