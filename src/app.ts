@@ -162,7 +162,14 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
     processor.addReplica(r);
   });
   rpc.on('lost', (r: Replica, reason: string, silent: boolean) => {
-    if (silent && r.replicaId) manager.markUnresponsive(r.replicaId, reason);
+    // A silent session says nothing about its replica when another session of the same replica id
+    // is live: the container reconnected (a new session after its frontend timeout), or this was a
+    // stale container of a replica already replaced (a healed partition). Killing would hit the live one.
+    // Likewise a session older than the replica's current start: it was restarted (by a new leader) under the same id.
+    const live = r.replicaId !== undefined && rpc.readyReplicas().some((o) => o !== r && o.replicaId === r.replicaId);
+    const startedAt = r.replicaId === undefined ? undefined : manager.replicas().find((x) => x.replicaId === r.replicaId)?.startedAt;
+    const earlier = startedAt !== undefined && r.connectedAt < startedAt;
+    if (silent && r.replicaId && !live && !earlier) manager.markUnresponsive(r.replicaId, reason);
     processor.removeReplica(r);
   });
   manager.on('replica-exit', (id, reason, cause) => {

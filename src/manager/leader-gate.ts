@@ -66,9 +66,10 @@ export class LeaderGatedManager extends EventEmitter<ContainerManagerEvents> imp
     const m = this.leader;
     if (!m) return;
     this.leader = undefined;
+    // Still heard while it lets go: replicas it stops must leave rotation here at once.
+    await m.release();
     m.off('replica-stopping', this.forward.stopping);
     m.off('replica-exit', this.forward.exit);
-    await m.release();
   }
 
   async start(targets: Map<string, VersionTarget[]>): Promise<void> {
