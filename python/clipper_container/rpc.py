@@ -146,6 +146,11 @@ def encode_heartbeat() -> list[bytes]:
     return [b"", _u32(MSG_HEARTBEAT)]
 
 
+def encode_leaving() -> list[bytes]:
+    """A replica that stops on purpose says so (extension "frontends"): a heartbeat with a JSON frame."""
+    return [b"", _u32(MSG_HEARTBEAT), b'{"leaving":true}']
+
+
 def encode_registration(
     name: str, version: str, input_type: int, extensions: Sequence[str] = (),
     replica_id: str | None = None, secret: str | None = None,
@@ -564,6 +569,7 @@ class ModelContainer:
                 self._step(context, wake_r)
         finally:
             for conn in self._connections.values():
+                conn.leave(EXTENSION_FRONTENDS in self.extensions)
                 conn.close()
             self._connections = {}
             self._remove_ready_file()
@@ -816,6 +822,17 @@ class _Connection:
 
     def live(self, timeout: float) -> bool:
         return self.sock is not None and self.accepted and time.monotonic() - self.last_heard <= timeout
+
+    def leave(self, announce: bool) -> None:
+        """Tell an accepting frontend we are going, so it stops sending batches now, not at its heartbeat timeout."""
+        if not announce or self.sock is None or not self.accepted:
+            return
+        try:
+            self.sock.send_multipart(encode_leaving(), zmq.NOBLOCK)
+            self.sock.close(linger=500)
+            self.sock = None
+        except zmq.ZMQError:
+            pass
 
     def close(self) -> None:
         if self.sock is not None:

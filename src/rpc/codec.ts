@@ -168,8 +168,17 @@ export function encodeResponse(msgId: Buffer, outputs: Buffer[], status?: Uint8A
   return frames;
 }
 
+/**
+ * A replica that stops on purpose says so (our extension, sent only by replicas that declared
+ * EXT_FRONTENDS): a heartbeat with a trailing JSON frame. Frontends that do not know it read a heartbeat.
+ */
+export function encodeLeaving(): Buffer[] {
+  return [EMPTY, u32(MessageType.Heartbeat), Buffer.from('{"leaving":true}')];
+}
+
 export type ContainerMessage =
   | { kind: 'heartbeat' }
+  | { kind: 'leaving' }
   | ({ kind: 'register' } & Registration)
   | { kind: 'response'; msgId: number; outputs: Buffer[]; status: Uint8Array | undefined };
 
@@ -179,7 +188,7 @@ export function decodeContainerMessage(frames: Buffer[]): ContainerMessage {
   const type = readU32(frames[i++], 'message type');
   switch (type) {
     case MessageType.Heartbeat:
-      return { kind: 'heartbeat' };
+      return frames[i]?.toString() === '{"leaving":true}' ? { kind: 'leaving' } : { kind: 'heartbeat' };
     case MessageType.NewContainer: {
       const [name, version, typeText, rpcVersion, ext] = frames.slice(i);
       if (!name || !version || !typeText) throw new RpcDecodeError('registration: missing frames');

@@ -188,6 +188,10 @@ export class RpcServer extends EventEmitter {
           this.writer.send([identity, ...encodeHeartbeatReply(HeartbeatType.KeepAlive)]);
         }
         return;
+      case 'leaving':
+        // Out of rotation at once, its batches retried elsewhere; not silent, so nobody kills it.
+        if (replica) this.evict(replica, 'the replica is shutting down', false);
+        return;
       case 'register': {
         replica ??= this.connected(key, identity, now);
         if (replica.state === 'READY') return; // duplicate registration

@@ -19,6 +19,11 @@ export class SocketWriter {
     this.queue = [];
   }
 
+  /** Resolves once everything queued so far has been handed to the socket. */
+  async flushed(): Promise<void> {
+    while ((this.pumping || this.queue.length > 0) && !this.closed) await new Promise((r) => setImmediate(r));
+  }
+
   private async pump(): Promise<void> {
     this.pumping = true;
     try {

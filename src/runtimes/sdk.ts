@@ -16,7 +16,7 @@ import { Dealer, curveKeyPair } from 'zeromq';
 import { errorMessage } from '../errors.ts';
 import { decodeInput, inputTypeFromCode, parseInputType, INPUT_TYPE_CODE, type InputType } from '../registry/input-types.ts';
 import {
-  EXT_FRONTENDS, EXT_STATUS, HeartbeatType, decodeFrontendMessage, encodeHeartbeat, encodeRegistration, encodeResponse,
+  EXT_FRONTENDS, EXT_STATUS, HeartbeatType, decodeFrontendMessage, encodeHeartbeat, encodeLeaving, encodeRegistration, encodeResponse,
   formatAddress, parseAddress, type RpcAddress,
 } from '../rpc/codec.ts';
 import { SocketWriter } from '../rpc/socket-writer.ts';
@@ -313,7 +313,16 @@ class FrontendConnection {
       writer.send(encodeHeartbeat());
     }, opts.heartbeatIntervalMs);
     writer.send(encodeHeartbeat());
-    this.closeSession = () => socket.close();
+    this.closeSession = () => {
+      if (!this.accepted) {
+        socket.close();
+        return;
+      }
+      // Say goodbye, so the frontend stops sending batches now rather than at its heartbeat timeout.
+      socket.linger = 500;
+      writer.send(encodeLeaving());
+      void writer.flushed().then(() => socket.close());
+    };
     if (this.stopped) socket.close();
 
     try {

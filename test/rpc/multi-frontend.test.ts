@@ -21,18 +21,21 @@ const HEARTBEAT_TIMEOUT = 2000;
 const open: Array<{ close(): unknown }> = [];
 after(async () => { for (const c of open.splice(0).reverse()) await c.close(); });
 
-type Server = RpcServer & { ready: Replica[]; lost: Replica[]; name: string };
+type Server = RpcServer & { ready: Replica[]; lost: Replica[]; reasons: string[]; name: string };
 
-async function server(name: string): Promise<Server> {
+async function server(name: string, heartbeatTimeoutMs = HEARTBEAT_TIMEOUT): Promise<Server> {
   const s = new RpcServer({
-    host: '127.0.0.1', port: 0, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT, predictTimeoutMs: 10_000,
+    host: '127.0.0.1', port: 0, heartbeatTimeoutMs, predictTimeoutMs: 10_000,
     security: { replicaKey: key, allowPlain: true }, lookupVersion: (n, v) => (v === '1' ? { inputTypeCode: 4 } : undefined),
   });
   await s.start();
   open.push(s);
-  const out = Object.assign(s, { ready: [] as Replica[], lost: [] as Replica[], name });
+  const out = Object.assign(s, { ready: [] as Replica[], lost: [] as Replica[], reasons: [] as string[], name });
   s.on('ready', (r: Replica) => out.ready.push(r));
-  s.on('lost', (r: Replica) => out.lost.push(r));
+  s.on('lost', (r: Replica, reason: string, silent: boolean) => {
+    out.lost.push(r);
+    out.reasons.push(`${reason}${silent ? ' (silent)' : ''}`);
+  });
   return out;
 }
 
@@ -112,6 +115,21 @@ it('a replica serves every frontend it is given or told about, and leaves the un
   for (const s of [a, c]) await s.close();
   await waitFor(() => !existsSync(readyFile), 20_000, 'the readiness file to go');
   proc.kill('SIGTERM');
+  await waitFor(() => proc.exitCode !== null, 10_000, 'the replica to exit');
+});
+
+it('a replica that stops says goodbye to every frontend, which drop it at once (not at their heartbeat timeout)', async () => {
+  const [a, b] = [await server('a', 120_000), await server('b', 120_000)];
+  const id = 'm:1#1';
+  const proc = replica({
+    CLIPPER_PORT: String(a.boundPort), CLIPPER_FRONTENDS: `127.0.0.1:${b.boundPort}`,
+    CLIPPER_REPLICA_ID: id, CLIPPER_REPLICA_SECRET: replicaSecret(key, id, 'm', '1'),
+  });
+  await waitFor(() => live(a).length === 1 && live(b).length === 1, 30_000, 'the replica on both');
+  proc.kill('SIGTERM');
+  // With a two-minute heartbeat timeout, only the goodbye can explain a loss within the wait.
+  await waitFor(() => a.lost.length === 1 && b.lost.length === 1, 30_000, 'both frontends to drop it');
+  assert.deepEqual([...a.reasons, ...b.reasons], ['the replica is shutting down', 'the replica is shutting down'], 'not silent: nobody kills it');
   await waitFor(() => proc.exitCode !== null, 10_000, 'the replica to exit');
 });
 
