@@ -7,6 +7,7 @@ const EXIT_REASON_WIDTH = 60;
 export function statusText(s: StatusJson): string {
   const machines = (s.machines ?? []).map((m) => ({
     name: m.name,
+    ...(m.state ? { state: m.reason ? `${m.state}: ${truncate(m.reason, EXIT_REASON_WIDTH)}` : m.state } : {}),
     cores: m.cores,
     'cpu%': pct(m.cpu_busy_cores != null && m.cores ? m.cpu_busy_cores / m.cores : null, 0),
     memory_gib: `${gib(m.memory_total_bytes != null && m.memory_available_bytes != null ? m.memory_total_bytes - m.memory_available_bytes : null)}/${gib(m.memory_total_bytes)}`,

@@ -98,6 +98,8 @@ export interface MachineJson {
   load1?: number | null;
   memory_total_bytes?: number | null;
   memory_available_bytes?: number | null;
+  state?: string;
+  reason?: string;
 }
 
 export interface ScalingEventJson { at: string; model: string; version: string; from: number; to: number; reason: string }

@@ -78,6 +78,7 @@ export function machineView(m: MachineUsage) {
   return {
     name: m.name, cores: m.cores, cpu_busy_cores: round(m.cpuBusyCores), load1: round(m.load1),
     memory_total_bytes: m.memoryTotalBytes, memory_available_bytes: m.memoryAvailableBytes,
+    ...(m.state ? { state: m.state } : {}), ...(m.reason ? { reason: m.reason } : {}),
   };
 }
 

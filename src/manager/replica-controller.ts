@@ -134,7 +134,9 @@ export class ReplicaController {
     const now = this.clock.now();
     const snap = await this.measurements.collect(now);
     if (!this.leads()) return;
-    const m = snap.machines[0];
+    // The pool replicas can be placed on: every machine that answers, added up.
+    const up = snap.machines.filter((x) => x.state !== 'down');
+    const m = up.length ? { cores: up.reduce((t, x) => t + x.cores, 0), cpuBusyCores: up.reduce((t, x) => t + x.cpuBusyCores, 0) } : undefined;
     for (const model of this.registry.modelNames()) {
       const settings = this.settings(model);
       const current = this.registry.currentVersion(model);

@@ -20,6 +20,7 @@ export function registerMeasureMetrics(registry: Registry, m: Measurements, desi
   gauge('clipper_machine_cpu_busy_cores', 'Cores busy on the machine (everything, not only replicas)', ['machine'], (s) => machine(s, (x) => x.cpuBusyCores));
   gauge('clipper_machine_memory_available_bytes', 'Memory available on the machine', ['machine'], (s) => machine(s, (x) => x.memoryAvailableBytes));
   gauge('clipper_machine_load1', '1-minute load average of the machine', ['machine'], (s) => machine(s, (x) => x.load1));
+  gauge('clipper_machine_up', 'Whether the machine\'s engine answers (1) or it is down (0)', ['machine'], (s) => machine(s, (x) => (x.state === 'down' ? 0 : 1)));
 
   const replica = (s: Snapshot, f: (x: Snapshot['replicas'][number]) => number | undefined) => s.replicas.map((x) => ({ labels: { replica: x.replicaId }, value: f(x) }));
   gauge('clipper_replica_cpu_cores', 'Cores a replica used over the last interval', ['replica'], (s) => replica(s, (x) => x.cpuCores));

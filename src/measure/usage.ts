@@ -10,6 +10,10 @@ export interface MachineUsage {
   memoryAvailableBytes: number;
   /** 1-minute load average. */
   load1: number;
+  /** Whether its engine answers (several machines); absent for the one machine the frontend runs on. */
+  state?: 'up' | 'down' | 'unknown';
+  /** Why it is down, e.g. "engine did not answer for 10 s". */
+  reason?: string;
 }
 
 export interface ReplicaUsage {

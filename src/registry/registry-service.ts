@@ -86,7 +86,7 @@ export class RegistryService extends EventEmitter {
 
   // ---------- reads (synchronous, from memory) ----------
   getApp(name: string): Application | undefined { return this.view.apps.get(name); }
-  listApps(): Application[] { return [...this.view.apps.values()]; }
+  listApps(): Application[] { return [...this.view.apps.values()].sort((a, b) => a.name.localeCompare(b.name)); }
   linkedModels(app: string): string[] { return this.view.links.get(app) ?? []; }
   currentVersion(model: string): string | undefined { return this.view.current.get(model); }
   getVersion(name: string, version: string): ModelVersion | undefined { return this.view.versions.get(versionKey(name, version)); }

@@ -19,6 +19,12 @@ describe('status text', () => {
     assert.match(statusText({ cluster: { frontend: 'fe3', leader: false, leader_frontend: null } }), /following \(no leader right now\)/);
   });
 
+  it('shows a machine that is down, and why', () => {
+    const text = statusText({ machines: [{ name: 'm1', cores: 2, state: 'up' }, { name: 'm2', cores: 0, state: 'down', reason: 'engine did not answer for 10 s' }] });
+    assert.match(text, /m2 +down: engine did not answer for 10 s/);
+    assert.match(text, /m1 +up/);
+  });
+
   it('a single server has no cluster section', () => {
     assert.doesNotMatch(statusText({ backend: 'local' }), /cluster:/);
   });

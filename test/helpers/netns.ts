@@ -114,8 +114,8 @@ function alive(pid: number): boolean {
   }
 }
 
-/** SIGKILLs every process in the namespaces, then deletes them and their /etc/netns files. Synchronous (usable in 'exit'). */
-function removeNamespacesSync(names: string[]): void {
+/** SIGKILLs every process in the namespaces (a machine dying), a few rounds for children forked meanwhile. Synchronous. */
+export function killEverythingIn(names: string[]): void {
   for (let round = 0; round < 3; round++) {
     const pids = names.flatMap(pidsIn);
     if (!pids.length) break;
@@ -128,6 +128,11 @@ function removeNamespacesSync(names: string[]): void {
     }
     spawnSync('sleep', ['0.2']);
   }
+}
+
+/** SIGKILLs every process in the namespaces, then deletes them and their /etc/netns files. Synchronous (usable in 'exit'). */
+function removeNamespacesSync(names: string[]): void {
+  killEverythingIn(names);
   for (const n of names) {
     spawnSync('ip', ['netns', 'del', n]);
     rmSync(`/etc/netns/${n}`, { recursive: true, force: true });
