@@ -202,11 +202,17 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
     cluster.lease.on('acquired', (token: number) => next(async () => {
       if (!cluster.lease.isLeader()) return;
       log(`leading the resource manager (fencing token ${token})`);
-      await gate.lead(await leadingManager(), ctl.allTargets());
+      await gate.lead(leadingManager, ctl.allTargets());
     }));
     cluster.lease.on('lost', (reason: string) => next(async () => {
       log(`no longer leading the resource manager: ${reason}`);
-      await gate.follow();
+      await gate.follow({ park: true });
+      if (gate.hasParked) log('local replicas keep running until another frontend leads');
+    }));
+    cluster.on('other-leader', (id: string) => next(async () => {
+      if (!gate.hasParked) return;
+      log(`frontend ${id} leads now: stopping this frontend's local replicas`);
+      await gate.otherLeads();
     }));
     const self = { host: config.advertiseAddress, port: rpc.boundPort };
     await cluster.start({ rpc: self, queryUrl, adminUrl }, (list, me) => {
@@ -241,7 +247,7 @@ async function createManager(config: ResolvedConfig, rpc: RpcEndpoint, registry:
       stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, maxArtifactBytes: Math.min(config.maxArtifactBytes, 32 * 1024 * 1024), log,
     });
     // Deployments outlive the frontend that made them: handing over is closing.
-    return Object.assign(km, { release: () => km.close() });
+    return Object.assign(km, { release: () => km.close(), adoptable: true });
   }
   return new Supervisor(await createBackend(config, log), {
     rpc, stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, log,

@@ -6,6 +6,7 @@
  * sum, since every frontend queues its own share of the queries).
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { VersionLoadSample } from '../query/query-processor.ts';
@@ -24,7 +25,7 @@ export interface ClusterOptions {
 /** A frontend's load as it published it: `seq` lets the leader count each interval once. */
 interface PublishedLoad { seq: number; samples: VersionLoadSample[] }
 
-export class ClusterFrontend {
+export class ClusterFrontend extends EventEmitter {
   readonly id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   readonly lease: LeaderLease;
   private members: Members | undefined;
@@ -36,6 +37,7 @@ export class ClusterFrontend {
   private readonly timer: NodeJS.Timeout;
 
   private constructor(private readonly redis: Redis, private readonly opts: ClusterOptions, readonly keys: RpcKeys) {
+    super();
     this.lease = new LeaderLease(redis, { id: this.id, prefix: opts.prefix, ttlMs: opts.leaseTtlMs, log: opts.log });
     this.timer = setInterval(() => void this.readLeader(), 1000);
     this.timer.unref();
@@ -125,8 +127,11 @@ export class ClusterFrontend {
     this.remote.push(...fresh);
   }
 
+  /** Emits 'other-leader' (id) when another frontend is seen holding the lease. */
   private async readLeader(): Promise<void> {
-    this.leaderId = (await this.redis.get(leaderKey(this.opts.prefix)).catch(() => null)) ?? undefined;
+    const id = (await this.redis.get(leaderKey(this.opts.prefix)).catch(() => null)) ?? undefined;
+    this.leaderId = id;
+    if (id !== undefined && id !== this.id) this.emit('other-leader', id);
   }
 
   private loadKey(id: string): string {

@@ -8,7 +8,10 @@
  *   follow ──lead(supervisor)──▶ lead ──follow()──▶ follow
  *
  * Handing over: a leader that loses the lease releases its supervisor — containers keep running
- * for the next leader to adopt; local processes, which no other frontend can adopt, are stopped.
+ * for the next leader to adopt. Local processes, which no other frontend can adopt, keep running
+ * too ("parked") until another frontend is seen leading (it starts its own), so a Redis outage
+ * that costs this frontend its lease costs no replica; if this frontend leads again, it takes
+ * its parked supervisor back. A frontend that shuts down stops them.
  */
 import { EventEmitter } from 'node:events';
 import { ServingError } from '../errors.ts';
@@ -32,11 +35,14 @@ export interface LeaderGateOptions {
 /** A supervisor that can also let go of its replicas without stopping them. */
 export interface LeadingManager extends ContainerManager {
   release(): Promise<void>;
+  /** Whether the next leader can adopt its replicas (containers, pods), or they end with this process. */
+  readonly adoptable: boolean;
 }
 
 export class LeaderGatedManager extends EventEmitter<ContainerManagerEvents> implements ContainerManager {
   readonly backend: string;
   private leader: LeadingManager | undefined;
+  private parked: LeadingManager | undefined;
   private readonly forward = {
     stopping: (id: string) => this.emit('replica-stopping', id),
     exit: (...a: ContainerManagerEvents['replica-exit']) => this.emit('replica-exit', ...a),
@@ -51,9 +57,20 @@ export class LeaderGatedManager extends EventEmitter<ContainerManagerEvents> imp
     return this.leader !== undefined;
   }
 
-  /** Takes over: the supervisor adopts what the previous leader left and applies every target. */
-  async lead(m: LeadingManager, targets: Map<string, VersionTarget[]>): Promise<void> {
-    await this.follow();
+  /**
+   * Takes over: a parked supervisor of this frontend is taken back; otherwise a new one adopts
+   * what the previous leader left. Either then applies every target.
+   */
+  async lead(create: () => Promise<LeadingManager>, targets: Map<string, VersionTarget[]>): Promise<void> {
+    if (this.leader) return;
+    const parked = this.parked;
+    this.parked = undefined;
+    if (parked) {
+      this.leader = parked;
+      for (const [model, t] of targets) await parked.apply(model, t);
+      return;
+    }
+    const m = await create();
     m.on('replica-stopping', this.forward.stopping);
     m.on('replica-exit', this.forward.exit);
     this.leader = m;
@@ -62,10 +79,30 @@ export class LeaderGatedManager extends EventEmitter<ContainerManagerEvents> imp
     for (const r of this.opts.connected()) m.markReady(r.replicaId, r.modelName, r.modelVersion);
   }
 
-  async follow(): Promise<void> {
+  /** The lease is lost (`park`: keep replicas nobody else can adopt running), or this frontend is stopping. */
+  async follow(opts: { park?: boolean } = {}): Promise<void> {
     const m = this.leader;
     if (!m) return;
     this.leader = undefined;
+    if (opts.park && !m.adoptable) {
+      this.parked = m;
+      return;
+    }
+    await this.letGo(m);
+  }
+
+  /** Another frontend leads and starts its own replicas: a parked supervisor stops this one's. */
+  async otherLeads(): Promise<void> {
+    const m = this.parked;
+    this.parked = undefined;
+    if (m) await this.letGo(m);
+  }
+
+  get hasParked(): boolean {
+    return this.parked !== undefined;
+  }
+
+  private async letGo(m: LeadingManager): Promise<void> {
     // Still heard while it lets go: replicas it stops must leave rotation here at once.
     await m.release();
     m.off('replica-stopping', this.forward.stopping);
@@ -81,7 +118,9 @@ export class LeaderGatedManager extends EventEmitter<ContainerManagerEvents> imp
   }
 
   markReady(replicaId: string | undefined, name: string, version: string): string | undefined {
-    return this.leader ? this.leader.markReady(replicaId, name, version) : replicaId;
+    // A parked supervisor still watches its replicas: one that reconnects is ready, not late.
+    const m = this.leader ?? this.parked;
+    return m ? m.markReady(replicaId, name, version) : replicaId;
   }
 
   markUnresponsive(replicaId: string, reason: string): void {
@@ -130,9 +169,10 @@ export class LeaderGatedManager extends EventEmitter<ContainerManagerEvents> imp
     return this.leader ? this.leader.machines() : [];
   }
 
-  /** A frontend that shuts down hands over like one that loses the lease. */
+  /** A frontend that shuts down hands over: containers stay for the next leader, local processes stop. */
   async close(): Promise<void> {
     await this.follow();
+    await this.otherLeads();
   }
 
   private connectedOf(name: string, version: string): ConnectedReplica[] {

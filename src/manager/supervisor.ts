@@ -62,6 +62,8 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
   }
 
   get backend(): string { return this.backendImpl.kind; }
+  /** Containers outlive this process and the next leader adopts them; local processes do not. */
+  get adoptable(): boolean { return this.backendImpl.kind !== 'local'; }
 
   async start(targets: Map<string, VersionTarget[]>): Promise<void> {
     for (const d of await this.backendImpl.discover()) {
@@ -193,7 +195,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
    * a backend whose replicas die with this process (local) stops them instead.
    */
   async release(): Promise<void> {
-    if (this.backendImpl.kind === 'local') return this.close();
+    if (!this.adoptable) return this.close();
     this.closing = true;
     for (const s of this.slots.values()) this.clearTimer(s);
     while (this.pendingStarts.size) await Promise.allSettled([...this.pendingStarts]);

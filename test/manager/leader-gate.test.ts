@@ -9,6 +9,9 @@ import type { RegistryService } from '../../src/registry/registry-service.ts';
 class FakeSupervisor extends EventEmitter<ContainerManagerEvents> implements LeadingManager {
   readonly backend = 'fake';
   calls: string[] = [];
+  constructor(readonly adoptable = true) {
+    super();
+  }
   async start(t: Map<string, VersionTarget[]>) { this.calls.push(`start ${[...t.keys()].join(',')}`); }
   async apply(model: string) { this.calls.push(`apply ${model}`); }
   markReady(id: string | undefined) { this.calls.push(`ready ${id}`); return id; }
@@ -53,7 +56,7 @@ describe('leader-gated manager', () => {
     const sup = new FakeSupervisor();
     const exits: string[] = [];
     gate.on('replica-exit', (id) => exits.push(id));
-    await gate.lead(sup, new Map([['m', []]]));
+    await gate.lead(async () => sup, new Map([['m', []]]));
     assert.equal(gate.leading, true);
     assert.deepEqual(sup.calls, ['start m', 'ready m:1#0']);
     gate.markUnresponsive('m:1#0', 'silent');
@@ -67,5 +70,33 @@ describe('leader-gated manager', () => {
     assert.deepEqual(exits, ['m:1#0'], 'a released supervisor is no longer heard');
     await gate.apply('m', []);
     assert.equal(sup.calls.filter((c) => c.startsWith('apply')).length, 0);
+  });
+
+  it('local replicas, which nobody else can adopt, are parked on losing the lease: taken back on leading again, stopped once another frontend leads', async () => {
+    const { gate } = setup([]);
+    const local = new FakeSupervisor(false);
+    let made = 0;
+    const create = async () => { made++; return local; };
+    await gate.lead(create, new Map([['m', []]]));
+    await gate.follow({ park: true });
+    assert.equal(gate.leading, false);
+    assert.equal(gate.hasParked, true);
+    assert.equal(local.calls.includes('release'), false, 'its replicas keep running');
+    gate.markReady('m:1#0', 'm', '1');
+    assert.equal(local.calls.at(-1), 'ready m:1#0', 'a parked supervisor still hears its replicas register');
+
+    await gate.lead(create, new Map([['m', []]]));
+    assert.equal(made, 1, 'the parked supervisor is taken back, not a new one made');
+    assert.equal(local.calls.at(-1), 'apply m');
+
+    await gate.follow({ park: true });
+    await gate.otherLeads();
+    assert.equal(local.calls.at(-1), 'release', 'another leader: its replicas stop');
+    assert.equal(gate.hasParked, false);
+
+    const docker = new FakeSupervisor(true);
+    await gate.lead(async () => docker, new Map());
+    await gate.follow({ park: true });
+    assert.equal(docker.calls.at(-1), 'release', 'containers are released at once for the next leader to adopt');
   });
 });
