@@ -180,7 +180,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   manager.on('replica-stopping', (id) => rpc.evictByReplicaId(id, 'replica is being stopped'));
 
   const http = httpOptions(config, log); // body limit, timeouts, HTTPS
-  const queryApi = createQueryApi(processor, metrics, http, appKeys);
+  const queryApi = createQueryApi(processor, metrics, http, appKeys, registry);
   const adminApi = createAdminApi({ registry, manager, controller, measurements, processor, selection, readyTimeoutMs: config.readyTimeoutMs, tokens: adminTokens(config), appKeys,
     cluster: cluster && (() => cluster.view()),
   }, http);

@@ -7,7 +7,8 @@
  * (checkExposure). A missing or wrong token gets 401 with `WWW-Authenticate: Bearer`; the read
  * token on a write endpoint gets 403.
  *
- * Query API: an application with keys (security/app-keys.ts) answers predict and update only to
+ * Query API: an application with keys (security/app-keys.ts) answers predict, update and its V2
+ * routes (`/v2/models/{app}/...`) only to
  * `Authorization: Bearer <key>` or `X-Api-Key: <key>`; other applications stay open.
  *
  * Both checks run in `onRequest`, before the body is read or parsed.
@@ -18,6 +19,7 @@ import { isLoopback } from '../config.ts';
 import { ServingError, type ErrorCode } from '../errors.ts';
 import type { AppKeys } from '../security/app-keys.ts';
 import { sendError } from './server-common.ts';
+import { V2_MODEL_ROUTES } from './v2-api.ts';
 
 export interface AdminTokens {
   /** Every right; '' = none configured. */
@@ -108,17 +110,28 @@ export function guardAdminApi(app: FastifyInstance, tokens: AdminTokens): void {
   });
 }
 
-/** Requires one of an application's keys on its predict and update routes, when it has keys. */
+/**
+ * Requires one of an application's keys on its predict and update routes, and on the V2 routes
+ * that name it (`/v2/models/{app}/...`, any method), when it has keys. V2 refusals are V2's
+ * `{"error": "..."}`.
+ */
 export function guardQueryApi(app: FastifyInstance, keys: AppKeys): void {
   const guarded = new Set(['/:app/predict', '/:app/update']);
+  const v2 = new Set(V2_MODEL_ROUTES);
   app.addHook('onRequest', async (req, reply) => {
-    if (req.method !== 'POST' || !guarded.has(req.routeOptions.url ?? '')) return;
-    const appName = (req.params as { app?: string }).app ?? '';
+    const url = req.routeOptions.url ?? '';
+    const isV2 = v2.has(url);
+    if (!isV2 && (req.method !== 'POST' || !guarded.has(url))) return;
+    const params = req.params as { app?: string; m?: string };
+    const appName = (isV2 ? params.m : params.app) ?? '';
     const header = req.headers['x-api-key'];
     const presented = bearerToken(req) ?? (typeof header === 'string' ? header : undefined);
     const result = keys.check(appName, presented);
-    if (result === 'missing') return refuse(reply, 'UNAUTHORIZED', `application ${appName} needs a key: send "Authorization: Bearer <key>" or "X-Api-Key: <key>"`);
-    if (result === 'wrong') return refuse(reply, 'UNAUTHORIZED', `the key is not valid for application ${appName}`);
+    const cause = result === 'missing' ? `application ${appName} needs a key: send "Authorization: Bearer <key>" or "X-Api-Key: <key>"`
+      : result === 'wrong' ? `the key is not valid for application ${appName}` : undefined;
+    if (cause === undefined) return;
+    if (!isV2) return refuse(reply, 'UNAUTHORIZED', cause);
+    return reply.code(401).header('www-authenticate', 'Bearer').type('application/json').send({ error: cause });
   });
 }
 

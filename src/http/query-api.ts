@@ -1,18 +1,21 @@
-/** Query API (:1337): Clipper's `POST /{app}/predict`, and Prometheus `GET /metrics`. */
+/** Query API (:1337): Clipper's `POST /{app}/predict`, KServe V2 under `/v2` (v2-api.ts), and Prometheus `GET /metrics`. */
 import type { FastifyInstance } from 'fastify';
 import { ServingError } from '../errors.ts';
 import type { QueryMetrics } from '../query/metrics.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
+import type { RegistryService } from '../registry/registry-service.ts';
 import { checkName, checkObject, checkUid, checkVersion } from '../registry/validation.ts';
 import type { AppKeys } from '../security/app-keys.ts';
 import { guardQueryApi } from './auth.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
+import { registerV2 } from './v2-api.ts';
 
 export const MAX_BATCH_INPUTS = 10_000;
 
-export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions, appKeys: AppKeys): FastifyInstance {
+export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions, appKeys: AppKeys, registry: RegistryService): FastifyInstance {
   const app = createHttpServer(opts);
   guardQueryApi(app, appKeys);
+  registerV2(app, processor, registry, { bodyLimitBytes: opts.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, log: opts.log });
 
   app.post<{ Params: { app: string } }>('/:app/predict', async (req) => {
     const name = checkName(req.params.app, 'application name');
