@@ -105,7 +105,7 @@ async function runOnce(shape: Shape, autoscale: boolean, inputBase: number): Pro
   let app: ClipperApp | undefined;
   let load: OpenLoopRun | undefined;
   try {
-    app = await startApp({ dataDir, queryPort: 0, adminPort: 0, rpcPort: 0, cacheBytes: 0, artifactRoot: tmpdir() });
+    app = await startApp({ dataDir, queryPort: 0, adminPort: 0, rpcPort: 0, grpcPort: 0, cacheBytes: 0, artifactRoot: tmpdir() });
     if (!app.queryUrl.startsWith('http://127.0.0.1:')) throw new Error(`query API is not on 127.0.0.1: ${app.queryUrl}`);
     await admin(app, 'add_app', { name: MODEL_NAME, input_type: 'doubles', latency_slo_micros: SLO_MS * 1000, default_output: 'default', overload_default: true });
     const added = await admin(app, 'add_model', { model_name: MODEL_NAME, model_version: '1', input_type: 'doubles', runtime: 'js', model_data_path: modelDir, replicas: 1 });

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(python3-zmq python3-numpy python3-sklearn python3-yaml python3-prometheus-client python3-cloudpickle docker.io wrk redis-server iproute2 openssl)
+DEBS=(python3-zmq python3-numpy python3-sklearn python3-yaml python3-prometheus-client python3-cloudpickle python3-grpcio python3-grpc-tools docker.io wrk redis-server iproute2 openssl)
 # kubectl: Debian's kubernetes-client, unless a kubectl is already installed (they conflict).
 command -v kubectl >/dev/null || DEBS+=(kubernetes-client)
 missing=()

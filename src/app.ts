@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { resolveConfig, type ResolvedConfig, type UserConfig } from './config.ts';
 import { ServingError } from './errors.ts';
+import { GrpcInferenceServer } from './grpc/grpc-server.ts';
 import { createAdminApi } from './http/admin-api.ts';
 import { adminTokens, checkExposure } from './http/auth.ts';
 import { drainable } from './http/drain.ts';
-import { createQueryApi } from './http/query-api.ts';
+import { createQueryApi, MAX_BATCH_INPUTS } from './http/query-api.ts';
 import { ClusterFrontend } from './cluster/cluster-frontend.ts';
 import { DockerBackend } from './manager/docker/docker-backend.ts';
 import { engineEndpointFromEnv } from './manager/docker/engine-client.ts';
@@ -54,6 +55,8 @@ export interface ClipperApp {
   queryUrl: string;
   adminUrl: string;
   rpcPort: number;
+  /** The V2 gRPC port bound, or -1 when gRPC is off (grpcPort -1). */
+  grpcPort: number;
   close(): Promise<void>;
 }
 
@@ -190,6 +193,14 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   undo.push({ what: 'query API', run: () => queryApi.close() });
   const adminUrl = await bind(() => listen(adminApi, config.host, config.adminPort), config.host, config.adminPort, 'admin API');
   undo.push({ what: 'admin API', run: () => adminApi.close() });
+  let grpcPort = -1;
+  if (config.grpcPort >= 0) {
+    const grpcServer = new GrpcInferenceServer({ processor, registry, keys: appKeys, maxMessageBytes: config.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, tls: http.tls, log });
+    // Closed in the drain (calls in flight finish), and again on unwind (a failed start): the second is a no-op.
+    undo.push({ what: 'gRPC', run: () => grpcServer.close() });
+    grpcPort = await bind(() => grpcServer.start(config.host, config.grpcPort), config.host, config.grpcPort, 'V2 gRPC');
+    drains.push({ drain: (ms) => grpcServer.close(ms) });
+  }
   undo.push({ what: 'controller', run: () => controller!.close() });
   await controller.start();
   if (cluster && gate) {
@@ -234,7 +245,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
     })();
     return closed;
   };
-  return { config, registry, processor, manager, controller, measurements, rpc, queryUrl, adminUrl, rpcPort: rpc.boundPort, close };
+  return { config, registry, processor, manager, controller, measurements, rpc, queryUrl, adminUrl, rpcPort: rpc.boundPort, grpcPort, close };
 }
 
 /** The manager that starts and stops replicas (in a cluster, the leader's). */

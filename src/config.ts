@@ -11,6 +11,8 @@ export interface UserConfig {
   queryPort?: number;
   adminPort?: number;
   rpcPort?: number;
+  /** V2 gRPC (inference.GRPCInferenceService) port; 0 = a free port, -1 = no gRPC server. */
+  grpcPort?: number;
   bodyLimitBytes?: number;
   heartbeatTimeoutMs?: number;
   /** A replica whose batch has been in flight this long while silent is killed as stuck. */
@@ -103,6 +105,7 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     queryPort: user.queryPort ?? 1337,
     adminPort: user.adminPort ?? 1338,
     rpcPort: user.rpcPort ?? 7000,
+    grpcPort: user.grpcPort ?? 8001,
     bodyLimitBytes: user.bodyLimitBytes ?? 10 * 1024 * 1024,
     heartbeatTimeoutMs,
     predictTimeoutMs: user.predictTimeoutMs ?? Math.max(30_000, heartbeatTimeoutMs),

@@ -7,7 +7,7 @@ import type { UserConfig } from '../../src/config.ts';
 
 /** Artifact root '/': benchmarks deploy models written to the temp directory and the shared Spark fixtures. */
 export async function benchServer(cfg: UserConfig = {}): Promise<ClipperApp> {
-  return startApp({ dataDir: mkdtempSync(join(tmpdir(), 'clipper-bench-')), queryPort: 0, adminPort: 0, rpcPort: 0, artifactRoot: '/', ...cfg });
+  return startApp({ dataDir: mkdtempSync(join(tmpdir(), 'clipper-bench-')), queryPort: 0, adminPort: 0, rpcPort: 0, grpcPort: 0, artifactRoot: '/', ...cfg });
 }
 
 export async function admin(app: ClipperApp, endpoint: string, body: unknown): Promise<any> {

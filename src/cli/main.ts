@@ -54,6 +54,7 @@ program.command('start')
   .option('--query-port <port>', 'query API port', int, 1337)
   .option('--admin-port <port>', 'admin API port', int, 1338)
   .option('--rpc-port <port>', 'RPC port for model containers', int, 7000)
+  .option('--grpc-port <port>', 'KServe V2 gRPC port; -1 turns it off', int, 8001)
   .option('--body-limit <bytes>', 'largest accepted request body (default 10 MB)', int)
   .option('--cache-bytes <bytes>', 'prediction cache size; 0 turns it off (default 64 MB)', int)
   .option('--max-batch-size <n>', 'largest adaptive batch (default 256)', int)
@@ -105,7 +106,7 @@ program.command('start')
     const adminToken = o.adminTokenFile !== undefined ? readSecretFile('--admin-token-file', o.adminTokenFile) : o.adminToken;
     const readToken = o.readTokenFile !== undefined ? readSecretFile('--read-token-file', o.readTokenFile) : o.readToken;
     await runStart({
-      dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, bodyLimitBytes: o.bodyLimit,
+      dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, grpcPort: o.grpcPort, bodyLimitBytes: o.bodyLimit,
       cacheBytes: o.cacheBytes, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
       backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, dockerHosts: o.machine, machinesFile: o.machines, dockerTlsDir: o.dockerTlsDir, machineDownAfterMs: o.machineDownAfterMs, kubeNamespace: o.kubeNamespace,
       store: o.store, storePrefix: o.storePrefix, advertiseAddress: o.advertiseAddress, leaseTtlMs: o.leaseTtlMs, warmVersions: o.warmVersions, onDemandIdleMs: o.onDemandIdleMs,

@@ -52,7 +52,7 @@ describe('the command runtime', () => {
 
   it('is allowed with the flag, and every use is logged with the model, version and command', async () => {
     const logs: string[] = [];
-    const app = await startApp({ dataDir: tempDir(), queryPort: 0, adminPort: 0, rpcPort: 0, allowCommandRuntime: true }, (m) => logs.push(m));
+    const app = await startApp({ dataDir: tempDir(), queryPort: 0, adminPort: 0, rpcPort: 0, grpcPort: 0, allowCommandRuntime: true }, (m) => logs.push(m));
     try {
       const r = await send(`${app.adminUrl}/admin/add_model`, command);
       assert.equal(r.status, 200, JSON.stringify(r.body));

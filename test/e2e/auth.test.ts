@@ -230,7 +230,7 @@ describe('HTTPS and the CLI', () => {
   it('refuses to start with TLS files it cannot use, in one line', async () => {
     const other = join(dir, 'other-key.pem');
     execFileSync('/usr/bin/openssl', ['genpkey', '-algorithm', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', other], { stdio: 'ignore' });
-    const bad = { queryPort: 0, adminPort: 0, rpcPort: 0 };
+    const bad = { queryPort: 0, adminPort: 0, rpcPort: 0, grpcPort: 0 };
     await assert.rejects(startApp({ ...bad, dataDir: tempDir(), tlsCert: join(dir, 'missing.pem'), tlsKey: key }), /--tls-cert .*missing\.pem cannot be read: ENOENT/);
     await assert.rejects(startApp({ ...bad, dataDir: tempDir(), tlsCert: cert, tlsKey: other }), /not a usable PEM certificate and key/);
     await assert.rejects(startApp({ ...bad, dataDir: tempDir(), tlsCert: cert }), /both --tls-cert and --tls-key/);
@@ -239,7 +239,7 @@ describe('HTTPS and the CLI', () => {
 
 describe('start-up refusals', () => {
   it('startApp refuses a non-loopback address without an admin token, and inconsistent tokens', async () => {
-    const ports = { queryPort: 0, adminPort: 0, rpcPort: 0, adminToken: '', readToken: '' };
+    const ports = { queryPort: 0, adminPort: 0, rpcPort: 0, grpcPort: 0, adminToken: '', readToken: '' };
     const dataDir = join(tempDir(), 'never-created');
     await assert.rejects(startApp({ ...ports, dataDir, host: '0.0.0.0' }), /refusing to listen on 0\.0\.0\.0 without an admin token/);
     await assert.rejects(startApp({ ...ports, dataDir, readToken: READ }), /--read-token needs an --admin-token/);
@@ -250,7 +250,7 @@ describe('start-up refusals', () => {
 
   it('clipper start on 0.0.0.0 without a token exits 1 with one line; with --admin-token-file it serves', async () => {
     const dataDir = join(tempDir(), 'data');
-    const ports = ['--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--data-dir', dataDir];
+    const ports = ['--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--grpc-port', '0', '--data-dir', dataDir];
     let r = await clipper(['start', '--host', '0.0.0.0', ...ports]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^clipper: cannot start: refusing to listen on 0\.0\.0\.0 without an admin token/);

@@ -22,7 +22,7 @@ const alive = processAlive;
 
 it('the clipper CLI drives a started server, and SIGTERM stops it cleanly', async () => {
   const dataDir = tempDir();
-  const server = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--artifact-root', tmpdir()], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--grpc-port', '0', '--artifact-root', tmpdir()], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   server.stdout.on('data', (d) => { out += d; });
   server.stderr.on('data', (d) => { out += d; });

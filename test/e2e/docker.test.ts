@@ -123,7 +123,7 @@ describe('Docker backend end to end', { skip: dockerd ? false : `no private dock
   });
 
   it('a frontend that dies leaves its containers; the next one adopts those it wants and removes the rest', { timeout: 5 * 60_000 }, async () => {
-    const cfg = { dataDir, backend: 'docker', dockerHost: dockerd!.host, dockerImage: IMAGE, rpcPort, queryPort: 0, adminPort: 0, stopGraceMs: 2000 };
+    const cfg = { dataDir, backend: 'docker', dockerHost: dockerd!.host, dockerImage: IMAGE, rpcPort, queryPort: 0, adminPort: 0, grpcPort: 0, stopGraceMs: 2000 };
     const fe = await startFrontendProcess(cfg);
     crashed = fe.child;
     await waitFor(async () => (await containers('dk-model')).length === 3, 60_000, 'the first frontend to start v1 (2 replicas) and warm v2');

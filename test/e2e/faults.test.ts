@@ -108,7 +108,7 @@ it('clipper start on a read-only or full data directory prints one line and exit
   const fs = mountTmpfs('4m')!;
   try {
     fs.readOnly();
-    let run = spawnClipper(['--data-dir', join(fs.dir, 'data'), '--query-port', '0', '--admin-port', '0', '--rpc-port', '0']);
+    let run = spawnClipper(['--data-dir', join(fs.dir, 'data'), '--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--grpc-port', '0']);
     assert.equal(await run.exited, 1);
     assert.match(oneFailureLine(run.output()), /^clipper: cannot start: .*data.* is read-only \(EROFS\)$/);
 
@@ -117,13 +117,13 @@ it('clipper start on a read-only or full data directory prints one line and exit
     used.proc.kill('SIGTERM');
     assert.equal(await used.exited, 0);
     fs.readOnly();
-    run = spawnClipper(['--data-dir', join(fs.dir, 'used'), '--query-port', '0', '--admin-port', '0', '--rpc-port', '0']);
+    run = spawnClipper(['--data-dir', join(fs.dir, 'used'), '--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--grpc-port', '0']);
     assert.equal(await run.exited, 1);
     assert.match(oneFailureLine(run.output()), /^clipper: cannot start: .*used is read-only \(EROFS\)$/);
 
     fs.writable();
     fs.fill();
-    run = spawnClipper(['--data-dir', join(fs.dir, 'fresh'), '--query-port', '0', '--admin-port', '0', '--rpc-port', '0']);
+    run = spawnClipper(['--data-dir', join(fs.dir, 'fresh'), '--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--grpc-port', '0']);
     assert.equal(await run.exited, 1);
     assert.match(oneFailureLine(run.output()), /^clipper: cannot start: .*is full \((SQLITE_FULL|ENOSPC)\); free space and retry$/);
   } finally {
@@ -141,7 +141,7 @@ it('a second server on the same data directory fails at once naming the director
     const refused = await failedStart({ dataDir: first.dataDir });
     assert.equal((refused as { code?: string }).code, 'STORAGE_UNAVAILABLE');
     assert.match(refused.message, new RegExp(`data directory ${first.dataDir} is in use by another clipper server \\(pid ${process.pid}, started `));
-    const run = spawnClipper(['--data-dir', first.dataDir, '--query-port', '0', '--admin-port', '0', '--rpc-port', '0']);
+    const run = spawnClipper(['--data-dir', first.dataDir, '--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--grpc-port', '0']);
     assert.equal(await run.exited, 1);
     assert.match(oneFailureLine(run.output()), new RegExp(`^clipper: cannot start: data directory ${first.dataDir} is in use by another clipper server \\(pid ${process.pid}, `));
 
@@ -160,9 +160,9 @@ it('a port already in use gets one line, and a fresh data directory is not left 
   const holder = await freePortHolder();
   const port = (holder.address() as { port: number }).port;
   try {
-    for (const [flag, what] of [['--query-port', 'query API'], ['--admin-port', 'admin API'], ['--rpc-port', 'RPC']] as const) {
+    for (const [flag, what] of [['--query-port', 'query API'], ['--admin-port', 'admin API'], ['--rpc-port', 'RPC'], ['--grpc-port', 'V2 gRPC']] as const) {
       const dataDir = join(tempDir(), 'nested', 'data');
-      const ports = { '--query-port': '0', '--admin-port': '0', '--rpc-port': '0', [flag]: String(port) };
+      const ports = { '--query-port': '0', '--admin-port': '0', '--rpc-port': '0', '--grpc-port': '0', [flag]: String(port) };
       const run = spawnClipper(['--data-dir', dataDir, ...Object.entries(ports).flat()]);
       assert.equal(await run.exited, 1);
       assert.equal(oneFailureLine(run.output()), `clipper: cannot start: port ${port} (${what}) is already in use on 127.0.0.1`);

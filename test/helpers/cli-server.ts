@@ -29,7 +29,7 @@ export function spawnClipper(args: string[]): { proc: ChildProcess; output: () =
 }
 
 export async function startClipper(dataDir: string, extra: string[] = []): Promise<CliServer> {
-  const ports = ['--query-port', '0', '--admin-port', '0', '--rpc-port', '0'];
+  const ports = ['--query-port', '0', '--admin-port', '0', '--rpc-port', '0', '--grpc-port', '0'];
   const s = spawnClipper(['--data-dir', dataDir, ...ports, ...extra]);
   let code: number | string | undefined;
   void s.exited.then((c) => { code = c; });

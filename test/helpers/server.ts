@@ -22,7 +22,7 @@ export function tempDir(prefix = 'clipper-test-'): string {
 export async function startTestServer(cfg: UserConfig = {}): Promise<TestServer> {
   const dataDir = cfg.dataDir ?? tempDir();
   const logs: string[] = [];
-  const app = await startApp({ queryPort: 0, adminPort: 0, rpcPort: 0, heartbeatTimeoutMs: 3000, stopGraceMs: 1500, artifactRoot: tmpdir(), ...cfg, dataDir }, (m) => logs.push(m));
+  const app = await startApp({ queryPort: 0, adminPort: 0, rpcPort: 0, grpcPort: 0, heartbeatTimeoutMs: 3000, stopGraceMs: 1500, artifactRoot: tmpdir(), ...cfg, dataDir }, (m) => logs.push(m));
   return {
     app,
     dataDir,

@@ -1,0 +1,118 @@
+/**
+ * The V2 gRPC service through @grpc/grpc-js's own client (loading our grpc_service.proto): the
+ * same calls as the KServe client test, a call deadline, the status mapping, and the port
+ * released on close.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ServingError } from '../../src/errors.ts';
+import { LOADER_OPTIONS, PROTO_PATH, grpcStatusOf } from '../../src/grpc/grpc-server.ts';
+import { V2Error } from '../../src/v2/errors.ts';
+import { ECHO_MODEL, startTestServer, writeJsModel, type TestServer } from '../helpers/server.ts';
+
+const SUM_MODEL = 'export function predict(inputs) { return inputs.map((x) => Array.from(x).reduce((a, b) => a + b, 0)); }\n';
+const SLOW_MODEL = 'export function predict(inputs) { const end = Date.now() + 800; while (Date.now() < end) {} return inputs.map((x) => x); }\n';
+
+type Client = grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void>;
+
+describe('V2 gRPC through @grpc/grpc-js', () => {
+  let s: TestServer;
+  let client: Client;
+  const call = (method: string, req: unknown, opts: grpc.CallOptions = {}, md = new grpc.Metadata()) =>
+    new Promise<any>((resolve, reject) => client[method]!(req, md, opts, (e, r) => (e ? reject(e) : resolve(r))));
+  const code = async (p: Promise<unknown>): Promise<number> => p.then(() => grpc.status.OK, (e: grpc.ServiceError) => e.code);
+
+  before(async () => {
+    s = await startTestServer({ grpcPort: 0 });
+    const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
+    ok(await s.admin('add_app', { name: 'sum', input_type: 'doubles', default_output: '-1', latency_slo_micros: 2_000_000 }));
+    ok(await s.admin('add_model', { model_name: 'sum-model', model_version: '1', input_type: 'doubles', runtime: 'js', model_data_path: writeJsModel(SUM_MODEL) }));
+    ok(await s.admin('add_model_links', { app_name: 'sum', model_names: ['sum-model'] }));
+    ok(await s.admin('add_app', { name: 'echo', input_type: 'strings', default_output: 'none', latency_slo_micros: 2_000_000 }));
+    ok(await s.admin('add_model', { model_name: 'echo-model', model_version: '1', input_type: 'strings', runtime: 'js', model_data_path: writeJsModel(ECHO_MODEL('v1')) }));
+    ok(await s.admin('add_model_links', { app_name: 'echo', model_names: ['echo-model'] }));
+    ok(await s.admin('add_app', { name: 'slow', input_type: 'strings', default_output: 'late', latency_slo_micros: 5_000_000 }));
+    ok(await s.admin('add_model', { model_name: 'slow-model', model_version: '1', input_type: 'strings', runtime: 'js', model_data_path: writeJsModel(SLOW_MODEL) }));
+    ok(await s.admin('add_model_links', { app_name: 'slow', model_names: ['slow-model'] }));
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)) as any;
+    client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${s.app.grpcPort}`, grpc.credentials.createInsecure()) as Client;
+  });
+  after(async () => {
+    client?.close();
+    await s?.close();
+  });
+
+  it('answers health, metadata and readiness', async () => {
+    assert.deepEqual(await call('ServerLive', {}), { live: true });
+    assert.deepEqual(await call('ServerReady', {}), { ready: true });
+    assert.equal((await call('ServerMetadata', {})).name, 'clipper-ts');
+    assert.deepEqual(await call('ModelReady', { name: 'echo', version: '1' }), { ready: true });
+    const m = await call('ModelMetadata', { name: 'echo-model' });
+    assert.equal(m.platform, 'clipper-js');
+    assert.deepEqual(m.inputs, [{ name: 'input', datatype: 'BYTES', shape: ['-1'] }]);
+    assert.equal(await code(call('ModelMetadata', { name: 'nope' })), grpc.status.NOT_FOUND);
+  });
+
+  it('infers typed and raw', async () => {
+    const typed = await call('ModelInfer', { model_name: 'sum', inputs: [{ name: 'x', datatype: 'INT64', shape: [2, 2], contents: { int64_contents: ['1', '2', '30', '40'] } }] });
+    assert.deepEqual(typed.outputs, [{ name: 'output', datatype: 'FP64', shape: ['2'], contents: { fp64_contents: [3, 70] } }]);
+    const rawIn = Buffer.from(new Float64Array([0.5, 0.25]).buffer);
+    const raw = await call('ModelInfer', { model_name: 'sum', model_version: '1', inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 2] }], raw_input_contents: [rawIn] });
+    assert.equal(raw.model_version, '1');
+    assert.equal(raw.outputs[0].contents, undefined);
+    assert.equal(raw.raw_output_contents[0].readDoubleLE(0), 0.75);
+    const echo = await call('ModelInfer', { model_name: 'echo', inputs: [{ name: 't', datatype: 'BYTES', shape: [1, 1], contents: { bytes_contents: [Buffer.from('hé')] } }] });
+    assert.deepEqual(echo.outputs[0].contents.bytes_contents.map(String), ['v1:hé']);
+  });
+
+  it('answers errors with their codes', async () => {
+    const infer = (req: Record<string, unknown>, opts?: grpc.CallOptions) => code(call('ModelInfer', { model_name: 'sum', inputs: [{ name: 'x', datatype: 'FP64', shape: [1], contents: { fp64_contents: [1] } }], ...req }, opts));
+    assert.equal(await infer({ model_name: 'nope' }), grpc.status.NOT_FOUND);
+    assert.equal(await infer({ model_version: '4' }), grpc.status.NOT_FOUND);
+    assert.equal(await infer({ inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('a')] } }] }), grpc.status.INVALID_ARGUMENT);
+    assert.equal(await infer({ inputs: [] }), grpc.status.INVALID_ARGUMENT);
+    assert.equal(await infer({ model_name: 'sum-model' }), grpc.status.INVALID_ARGUMENT, 'a model, not an application');
+    assert.equal(await infer({ raw_input_contents: [Buffer.alloc(8), Buffer.alloc(8)] }), grpc.status.INVALID_ARGUMENT);
+    const slow = code(call('ModelInfer', { model_name: 'slow', inputs: [{ name: 't', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('z')] } }] }, { deadline: Date.now() + 150 }));
+    assert.equal(await slow, grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  it('maps overload to UNAVAILABLE and a message too large to RESOURCE_EXHAUSTED', () => {
+    assert.equal(grpcStatusOf(new ServingError('QUEUE_FULL', 'full')), grpc.status.UNAVAILABLE);
+    assert.equal(grpcStatusOf(new ServingError('OVERLOADED', 'busy')), grpc.status.UNAVAILABLE);
+    assert.equal(grpcStatusOf(new V2Error(503, 'not ready')), grpc.status.UNAVAILABLE);
+    assert.equal(grpcStatusOf(new ServingError('DEADLINE_EXCEEDED', 'late')), grpc.status.DEADLINE_EXCEEDED);
+    assert.equal(grpcStatusOf(new V2Error(413, 'big')), grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal(grpcStatusOf(new V2Error(404, 'gone')), grpc.status.NOT_FOUND);
+    assert.equal(grpcStatusOf(new V2Error(400, 'bad')), grpc.status.INVALID_ARGUMENT);
+  });
+});
+
+describe('the gRPC port', () => {
+  it('is released on close, and -1 turns gRPC off', async () => {
+    const s = await startTestServer({ grpcPort: 0 });
+    const port = s.app.grpcPort;
+    assert.ok(port > 0);
+    await s.close();
+    const probe = createServer();
+    await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const off = await startTestServer({ grpcPort: -1 });
+    assert.equal(off.app.grpcPort, -1);
+    await off.close();
+  });
+
+  it('in use: the start fails with one line naming it', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      await assert.rejects(startTestServer({ grpcPort: port }), new RegExp(`^ServingError: port ${port} \\(V2 gRPC\\) is already in use on 127\\.0\\.0\\.1$|port ${port} \\(V2 gRPC\\) is already in use`));
+    } finally {
+      holder.close();
+    }
+  });
+});
