@@ -142,13 +142,13 @@ function mayNestDeeper(text: string, limit: number): boolean {
   return false;
 }
 
-/** Reads a JSON body, stopping at the limit (the rest is dropped by the onSend hook before the 413 goes out). */
-function readJson(payload: IncomingMessage, limit: number, done: (err: Error | null, body?: unknown) => void): void {
+/** Reads a body as bytes, stopping at the limit (the rest is dropped by the onSend hook before the 413 goes out). */
+export function readBody(payload: IncomingMessage, limit: number, done: (err: Error | null, body?: Buffer) => void): void {
   const tooLarge = () => new ServingError('BODY_TOO_LARGE', `request body is larger than ${limit} bytes`);
   if (Number(payload.headers['content-length']) > limit) return done(tooLarge());
   const chunks: Buffer[] = [];
   let size = 0;
-  const finish = (err: Error | null, body?: unknown) => {
+  const finish = (err: Error | null, body?: Buffer) => {
     payload.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
     done(err, body);
   };
@@ -157,14 +157,24 @@ function readJson(payload: IncomingMessage, limit: number, done: (err: Error | n
     if (size > limit) finish(tooLarge());
     else chunks.push(chunk);
   };
-  const onEnd = () => {
-    const text = Buffer.concat(chunks, size).toString('utf8');
-    if (text.length === 0) return finish(null, undefined);
+  const onEnd = () => finish(null, Buffer.concat(chunks, size));
+  const onError = (e: Error) => finish(new ServingError('INVALID_INPUT', `the request body was cut off: ${e.message}`));
+  const onClose = () => onError(new Error('connection closed'));
+  payload.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  payload.resume();
+}
+
+/** Reads a JSON body within the limit, and refuses one nested deeper than BODY_DEPTH. */
+function readJson(payload: IncomingMessage, limit: number, done: (err: Error | null, body?: unknown) => void): void {
+  readBody(payload, limit, (err, bytes) => {
+    if (err) return done(err);
+    const text = bytes!.toString('utf8');
+    if (text.length === 0) return done(null, undefined);
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch (e) {
-      return finish(new ServingError('MALFORMED_JSON', `request body is not valid JSON: ${(e as Error).message}`));
+      return done(new ServingError('MALFORMED_JSON', `request body is not valid JSON: ${(e as Error).message}`));
     }
     // One depth limit for every field of every endpoint: deeper bodies would overflow the stack
     // of whatever walks them later (validation, JSON.stringify, a policy's params).
@@ -172,15 +182,11 @@ function readJson(payload: IncomingMessage, limit: number, done: (err: Error | n
       try {
         checkDepth(body, 'request body', BODY_DEPTH);
       } catch (e) {
-        return finish(e as ServingError);
+        return done(e as ServingError);
       }
     }
-    finish(null, body);
-  };
-  const onError = (e: Error) => finish(new ServingError('INVALID_INPUT', `the request body was cut off: ${e.message}`));
-  const onClose = () => onError(new Error('connection closed'));
-  payload.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-  payload.resume();
+    done(null, body);
+  });
 }
 
 /** Reads and drops what is left of a request body; false when more than `maxBytes` remain (or were announced). */

@@ -21,7 +21,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { ServingError, isServingError } from '../errors.ts';
+import { isServingError } from '../errors.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
 import { MAX_JSON_DEPTH, checkDepth } from '../registry/input-types.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
@@ -29,6 +29,7 @@ import { encodeInferResponse, HEADER_LENGTH_HEADER, splitBody } from '../v2/bina
 import { V2Error, badRequest, v2Status } from '../v2/errors.ts';
 import { parseInferRequest, parseJsonBody } from '../v2/request.ts';
 import { createV2Service } from './v2-service.ts';
+import { readBody } from './server-common.ts';
 
 export { V2_SERVER_NAME } from './v2-service.ts';
 export const V2_EXTENSIONS = ['binary_tensor_data'] as const;
@@ -48,7 +49,7 @@ export function registerV2(app: FastifyInstance, processor: QueryProcessor, regi
   const service = createV2Service(processor, registry, { maxInputs: opts.maxInputs });
   void app.register(async (v2) => {
     v2.removeAllContentTypeParsers();
-    v2.addContentTypeParser('*', (req, payload, done) => readRaw(payload as IncomingMessage, opts.bodyLimitBytes, done));
+    v2.addContentTypeParser('*', (req, payload, done) => readBody(payload as IncomingMessage, opts.bodyLimitBytes, done));
     v2.setErrorHandler((err: FastifyError | Error, _req, reply) => sendV2Error(reply, err, opts.log));
     v2.setNotFoundHandler((req, reply) => sendV2Error(reply, new V2Error(404, `no V2 route for ${req.method} ${req.url.slice(0, 200)}`)));
 
@@ -103,24 +104,3 @@ function sendV2Error(reply: FastifyReply, err: unknown, log?: (msg: string) => v
   return reply.code(status).type('application/json').send({ error: message });
 }
 
-/** Reads a body as bytes, stopping at the limit (the rest is dropped by server-common's onSend hook before the 413 goes out). */
-function readRaw(payload: IncomingMessage, limit: number, done: (err: Error | null, body?: unknown) => void): void {
-  const tooLarge = () => new ServingError('BODY_TOO_LARGE', `request body is larger than ${limit} bytes`);
-  if (Number(payload.headers['content-length']) > limit) return done(tooLarge());
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const finish = (err: Error | null, body?: unknown) => {
-    payload.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
-    done(err, body);
-  };
-  const onData = (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > limit) finish(tooLarge());
-    else chunks.push(chunk);
-  };
-  const onEnd = () => finish(null, Buffer.concat(chunks, size));
-  const onError = (e: Error) => finish(new ServingError('INVALID_INPUT', `the request body was cut off: ${e.message}`));
-  const onClose = () => onError(new Error('connection closed'));
-  payload.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-  payload.resume();
-}

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DockerEngine } from '../../src/manager/docker/engine-client.ts';
@@ -13,21 +12,12 @@ import { LABELS } from '../../src/manager/docker/docker-backend.ts';
 import { buildRuntimeImage } from '../../src/manager/docker/image-build.ts';
 import { SqliteStore } from '../../src/store/sqlite-store.ts';
 import { startDockerd, whyNoDockerd, type TestDockerd } from '../helpers/dockerd.ts';
+import { freePort } from '../helpers/ports.ts';
 import { ECHO_MODEL, send, startTestServer, tempDir, waitFor, writeJsModel } from '../helpers/server.ts';
 
 const IMAGE = 'clipper-runtime:e2e';
 const dockerd: TestDockerd | undefined = await startDockerd();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A frontend in its own process, so the test can kill it as a crash would (its containers stay). */
 async function startFrontendProcess(cfg: Record<string, unknown>): Promise<{ child: ChildProcess; adminUrl: string; queryUrl: string }> {

@@ -11,9 +11,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ServingError } from '../../src/errors.ts';
 import { LOADER_OPTIONS, PROTO_PATH, grpcStatusOf } from '../../src/grpc/grpc-server.ts';
 import { V2Error } from '../../src/v2/errors.ts';
-import { ECHO_MODEL, startTestServer, writeJsModel, type TestServer } from '../helpers/server.ts';
+import { deployJsApp, ECHO_MODEL, startTestServer, SUM_MODEL, type TestServer } from '../helpers/server.ts';
 
-const SUM_MODEL = 'export function predict(inputs) { return inputs.map((x) => Array.from(x).reduce((a, b) => a + b, 0)); }\n';
 const SLOW_MODEL = 'export function predict(inputs) { const end = Date.now() + 800; while (Date.now() < end) {} return inputs.map((x) => x); }\n';
 
 type Client = grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void>;
@@ -27,16 +26,9 @@ describe('V2 gRPC through @grpc/grpc-js', () => {
 
   before(async () => {
     s = await startTestServer({ grpcPort: 0 });
-    const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
-    ok(await s.admin('add_app', { name: 'sum', input_type: 'doubles', default_output: '-1', latency_slo_micros: 2_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'sum-model', model_version: '1', input_type: 'doubles', runtime: 'js', model_data_path: writeJsModel(SUM_MODEL) }));
-    ok(await s.admin('add_model_links', { app_name: 'sum', model_names: ['sum-model'] }));
-    ok(await s.admin('add_app', { name: 'echo', input_type: 'strings', default_output: 'none', latency_slo_micros: 2_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'echo-model', model_version: '1', input_type: 'strings', runtime: 'js', model_data_path: writeJsModel(ECHO_MODEL('v1')) }));
-    ok(await s.admin('add_model_links', { app_name: 'echo', model_names: ['echo-model'] }));
-    ok(await s.admin('add_app', { name: 'slow', input_type: 'strings', default_output: 'late', latency_slo_micros: 5_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'slow-model', model_version: '1', input_type: 'strings', runtime: 'js', model_data_path: writeJsModel(SLOW_MODEL) }));
-    ok(await s.admin('add_model_links', { app_name: 'slow', model_names: ['slow-model'] }));
+    await deployJsApp(s, { app: 'sum', inputType: 'doubles', source: SUM_MODEL, defaultOutput: '-1', sloMicros: 2_000_000 });
+    await deployJsApp(s, { app: 'echo', inputType: 'strings', source: ECHO_MODEL('v1'), defaultOutput: 'none', sloMicros: 2_000_000 });
+    await deployJsApp(s, { app: 'slow', inputType: 'strings', source: SLOW_MODEL, defaultOutput: 'late', sloMicros: 5_000_000 });
     const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)) as any;
     client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${s.app.grpcPort}`, grpc.credentials.createInsecure()) as Client;
   });

@@ -10,10 +10,9 @@ import { promisify } from 'node:util';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ECHO_MODEL, startTestServer, tempDir, writeJsModel, type TestServer } from '../helpers/server.ts';
+import { deployJsApp, ECHO_MODEL, startTestServer, SUM_MODEL, tempDir, type TestServer } from '../helpers/server.ts';
 import { KSERVE_DIR, KSERVE_SKIP, PY } from '../v2/fixtures.ts';
 
-const SUM_MODEL = 'export function predict(inputs) { return inputs.map((x) => Array.from(x).reduce((a, b) => a + b, 0)); }\n';
 const LIMIT = 256 * 1024;
 const KEY = 'grpc-key-5d1e0a7c';
 
@@ -118,12 +117,8 @@ describe('V2 gRPC driven by KServe\'s proto (Python grpcio)', { skip: SKIP }, ()
   before(async () => {
     s = await startTestServer({ bodyLimitBytes: LIMIT, grpcPort: 0 });
     const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
-    ok(await s.admin('add_app', { name: 'sum', input_type: 'doubles', default_output: '-1', latency_slo_micros: 2_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'sum-model', model_version: '1', input_type: 'doubles', runtime: 'js', model_data_path: writeJsModel(SUM_MODEL) }));
-    ok(await s.admin('add_model_links', { app_name: 'sum', model_names: ['sum-model'] }));
-    ok(await s.admin('add_app', { name: 'echo', input_type: 'strings', default_output: 'none', latency_slo_micros: 2_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'echo-model', model_version: '1', input_type: 'strings', runtime: 'js', model_data_path: writeJsModel(ECHO_MODEL('v1')) }));
-    ok(await s.admin('add_model_links', { app_name: 'echo', model_names: ['echo-model'] }));
+    await deployJsApp(s, { app: 'sum', inputType: 'doubles', source: SUM_MODEL, defaultOutput: '-1', sloMicros: 2_000_000 });
+    await deployJsApp(s, { app: 'echo', inputType: 'strings', source: ECHO_MODEL('v1'), defaultOutput: 'none', sloMicros: 2_000_000 });
     ok(await s.admin('add_app', { name: 'lonely', input_type: 'strings', default_output: 'fallback', latency_slo_micros: 100_000 }));
     ok(await s.admin('add_app', { name: 'locked', input_type: 'strings', default_output: 'none', latency_slo_micros: 2_000_000 }));
     ok(await s.admin('add_model_links', { app_name: 'locked', model_names: ['echo-model'] }));

@@ -65,4 +65,20 @@ export async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs: number,
   }
 }
 
+/** Sums each input's numbers. */
+export const SUM_MODEL = 'export function predict(inputs) { return inputs.map((x) => Array.from(x).reduce((a, b) => a + b, 0)); }\n';
+
+/** An application with one linked JS model of the same name plus `-model`; fails the test on any refusal. */
+export async function deployJsApp(s: TestServer, o: { app: string; inputType: string; source: string; defaultOutput: string; sloMicros?: number }): Promise<void> {
+  const steps: Array<[string, unknown]> = [
+    ['add_app', { name: o.app, input_type: o.inputType, default_output: o.defaultOutput, latency_slo_micros: o.sloMicros ?? 2_000_000 }],
+    ['add_model', { model_name: `${o.app}-model`, model_version: '1', input_type: o.inputType, runtime: 'js', model_data_path: writeJsModel(o.source) }],
+    ['add_model_links', { app_name: o.app, model_names: [`${o.app}-model`] }],
+  ];
+  for (const [endpoint, body] of steps) {
+    const r = await s.admin(endpoint, body);
+    if (r.status !== 200) throw new Error(`${endpoint} ${JSON.stringify(body)}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+}
+
 export const ECHO_MODEL = (tag: string) => `export function predict(inputs) { return inputs.map((x) => '${tag}:' + x); }\n`;

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeInferResponse, encodeInferRequest } from '../../src/v2/binary.ts';
 import { createTensor, tensorToJson } from '../../src/v2/tensor.ts';
-import { ECHO_MODEL, bearer, startTestServer, writeJsModel, type TestServer } from '../helpers/server.ts';
+import { bearer, deployJsApp, ECHO_MODEL, startTestServer, SUM_MODEL, type TestServer } from '../helpers/server.ts';
 import { fixtureText, KSERVE_SKIP, loadOpenApi, YAML_SKIP } from '../v2/fixtures.ts';
 import { SchemaChecker } from '../v2/json-schema.ts';
 
-const SUM_MODEL = 'export function predict(inputs) { return inputs.map((x) => Array.from(x).reduce((a, b) => a + b, 0)); }\n';
 const PAIR_MODEL = 'export function predict(inputs) { return inputs.map((x) => [x.length, Array.from(x).reduce((a, b) => a + b, 0)]); }\n';
 const S = '#/components/schemas/';
 const LIMIT = 256 * 1024;
@@ -62,15 +61,9 @@ describe('V2 REST on the query port', () => {
     s = await startTestServer({ bodyLimitBytes: LIMIT });
     url = s.app.queryUrl;
     const ok = (r: { status: number; body: unknown }) => assert.equal(r.status, 200, JSON.stringify(r.body));
-    ok(await s.admin('add_app', { name: 'echo', input_type: 'strings', default_output: 'none', latency_slo_micros: 2_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'echo-model', model_version: '1', input_type: 'strings', runtime: 'js', model_data_path: writeJsModel(ECHO_MODEL('v1')) }));
-    ok(await s.admin('add_model_links', { app_name: 'echo', model_names: ['echo-model'] }));
-    ok(await s.admin('add_app', { name: 'sum', input_type: 'doubles', default_output: '-1', latency_slo_micros: 2_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'sum-model', model_version: '1', input_type: 'doubles', runtime: 'js', model_data_path: writeJsModel(SUM_MODEL) }));
-    ok(await s.admin('add_model_links', { app_name: 'sum', model_names: ['sum-model'] }));
-    ok(await s.admin('add_app', { name: 'pair', input_type: 'ints', default_output: '[]', latency_slo_micros: 2_000_000 }));
-    ok(await s.admin('add_model', { model_name: 'pair-model', model_version: '1', input_type: 'ints', runtime: 'js', model_data_path: writeJsModel(PAIR_MODEL) }));
-    ok(await s.admin('add_model_links', { app_name: 'pair', model_names: ['pair-model'] }));
+    await deployJsApp(s, { app: 'echo', inputType: 'strings', source: ECHO_MODEL('v1'), defaultOutput: 'none', sloMicros: 2_000_000 });
+    await deployJsApp(s, { app: 'sum', inputType: 'doubles', source: SUM_MODEL, defaultOutput: '-1', sloMicros: 2_000_000 });
+    await deployJsApp(s, { app: 'pair', inputType: 'ints', source: PAIR_MODEL, defaultOutput: '[]', sloMicros: 2_000_000 });
     // No linked model: every input gets the default output.
     ok(await s.admin('add_app', { name: 'lonely', input_type: 'strings', default_output: 'fallback', latency_slo_micros: 100_000 }));
     ok(await s.admin('add_app', { name: 'locked', input_type: 'strings', default_output: 'none', latency_slo_micros: 2_000_000 }));

@@ -8,10 +8,8 @@
  * Supervisor.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LABELS } from '../../src/manager/docker/docker-backend.ts';
@@ -24,15 +22,34 @@ import type { ModelVersion } from '../../src/registry/types.ts';
 import type { Replica } from '../../src/rpc/replica.ts';
 import { RpcServer } from '../../src/rpc/router-server.ts';
 import { startDockerd, whyNoDockerd } from '../helpers/dockerd.ts';
+import { freePort } from '../helpers/ports.ts';
+import { createPki, whyNoOpenssl } from '../helpers/tls-certs.ts';
 import { tempDir, waitFor, writeJsModel } from '../helpers/server.ts';
 
 const IMAGE = 'clipper-runtime:multi';
 const SLOW = 180_000;
-const opensslMissing = spawnSync('openssl', ['version']).status !== 0;
+const opensslMissing = whyNoOpenssl() !== '';
 
 const a = await startDockerd();
 const b = a ? await startDockerd() : undefined;
 const tls = b && !opensslMissing ? await startTlsDockerd() : undefined;
+
+/** A third daemon that also listens on tcp://127.0.0.1 and requires a client certificate. */
+async function startTlsDockerd(): Promise<{ tcpHost: string; unixHost: string; clientCerts: string; stop(): Promise<void> } | undefined> {
+  const pki = createPki();
+  const d = await startDockerd({ tcp: { host: '127.0.0.1', port: await freePort(), ...pki.server('127.0.0.1', { ips: ['127.0.0.1'] }) } });
+  if (!d) {
+    pki.remove();
+    return undefined;
+  }
+  return {
+    tcpHost: d.tcpHost!, unixHost: d.host, clientCerts: pki.client('frontend').dir,
+    stop: async () => {
+      await d.stop();
+      pki.remove();
+    },
+  };
+}
 const skip = !a || !b ? `no private dockerd: ${whyNoDockerd()}` : opensslMissing ? 'openssl is not installed' : !tls ? 'the TLS dockerd did not start' : false;
 
 describe('MachinesBackend over three private dockerds', { skip, timeout: 20 * 60_000 }, () => {
@@ -203,103 +220,3 @@ describe('MachinesBackend over three private dockerds', { skip, timeout: 20 * 60
     for (const m of ['a', 'b', 't']) assert.deepEqual(await ours(m), [], `nothing left on ${m}`);
   });
 });
-
-// ---------- a dockerd on tcp with --tlsverify ----------
-
-interface TlsDockerd { tcpHost: string; unixHost: string; clientCerts: string; dir: string; stop(): Promise<void> }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, as DOCKER_CERT_PATH lays them out for the client. */
-function makeCerts(dir: string): { server: { ca: string; cert: string; key: string }; clientDir: string } {
-  const ssl = (...args: string[]) => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  };
-  const clientDir = join(dir, 'client');
-  mkdirSync(clientDir);
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=clipper test CA');
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server-key.pem', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'server-cert.pem', '-days', '2', '-extfile', 'server.ext');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(clientDir, 'key.pem'), '-out', 'client.csr', '-subj', '/CN=clipper frontend');
-  ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', join(clientDir, 'cert.pem'), '-days', '2', '-extfile', 'client.ext');
-  writeFileSync(join(clientDir, 'ca.pem'), readFileSync(join(dir, 'ca.pem')));
-  return { server: { ca: join(dir, 'ca.pem'), cert: join(dir, 'server-cert.pem'), key: join(dir, 'server-key.pem') }, clientDir };
-}
-
-/** Like test/helpers/dockerd.ts, plus a tcp://127.0.0.1 listener that requires a client certificate. */
-async function startTlsDockerd(): Promise<TlsDockerd | undefined> {
-  const bin = ['/usr/sbin/dockerd', '/usr/bin/dockerd', '/usr/local/bin/dockerd'].find((p) => existsSync(p));
-  if (!bin) return undefined;
-  const dir = mkdtempSync('/tmp/dkt-');
-  const certs = makeCerts(dir);
-  const port = await freePort();
-  const unixHost = `unix://${dir}/docker.sock`;
-  const tcpHost = `tcp://127.0.0.1:${port}`;
-  const logFd = openSync(join(dir, 'dockerd.log'), 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(bin, [
-      '--data-root', join(dir, 'root'), '--exec-root', join(dir, 'exec'), '-H', unixHost, '-H', tcpHost, '--pidfile', join(dir, 'pid'),
-      '--iptables=false', '--bridge=none', '--tlsverify', '--tlscacert', certs.server.ca, '--tlscert', certs.server.cert, '--tlskey', certs.server.key,
-    ], { stdio: ['ignore', logFd, logFd], detached: true });
-  } finally {
-    closeSync(logFd);
-  }
-  let exited = false;
-  const gone = new Promise<void>((r) => child.once('exit', () => { exited = true; r(); }));
-  const killGroup = () => {
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  };
-  const onExit = () => { if (!exited) killGroup(); };
-  process.once('exit', onExit);
-  const engine = new DockerEngine(unixHost);
-  let up = false;
-  for (const end = Date.now() + 60_000; !exited && Date.now() < end;) {
-    try {
-      await engine.ping();
-      up = true;
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  const stop = async () => {
-    try {
-      if (up && !exited) for (const c of await engine.listContainers({ all: true }).catch(() => [])) await engine.removeContainer(c.Id).catch(() => {});
-    } finally {
-      engine.close();
-      if (!exited) child.kill('SIGTERM');
-      const timer = setTimeout(killGroup, 20_000);
-      await gone;
-      clearTimeout(timer);
-      killGroup();
-      process.removeListener('exit', onExit);
-      const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
-        .filter((p) => p.startsWith(dir + '/')).sort((x, y) => y.length - x.length);
-      for (const m of mounts) spawnSync('umount', ['-l', m]);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-  if (!up) {
-    console.log(readFileSync(join(dir, 'dockerd.log'), 'utf8').split('\n').slice(-5).join('\n'));
-    await stop();
-    return undefined;
-  }
-  return { tcpHost, unixHost, clientCerts: certs.clientDir, dir, stop };
-}

@@ -13,7 +13,8 @@ import { Redis } from 'ioredis';
 import { RegistryService, type NewVersion } from '../../src/registry/registry-service.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
 import { isFenced, type FeedEvent, type Store } from '../../src/store/store.ts';
-import { freePort, startRedis, whyNoRedis, type TestRedis } from '../helpers/redis.ts';
+import { freePort } from '../helpers/ports.ts';
+import { startRedis, whyNoRedis, type TestRedis } from '../helpers/redis.ts';
 import { ECHO_MODEL, tempDir, writeJsModel } from '../helpers/server.ts';
 
 let redis: TestRedis | undefined;
