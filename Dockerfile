@@ -12,13 +12,12 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-# Production dependencies, plus tsx (a devDependency), which the runtimes need to load .ts files.
+# Production dependencies (esbuild among them: src/loader runs the TypeScript sources).
 RUN npm ci --omit=dev --no-audit --no-fund \
- && npm install --no-save --omit=dev --no-audit --no-fund "tsx@$(node -p "require('./package.json').devDependencies.tsx")" \
  && npm cache clean --force
 
 COPY src ./src
 COPY python/clipper_container ./python/clipper_container
 
 LABEL clipper.python=1
-CMD ["node", "--import", "/app/node_modules/tsx/dist/loader.mjs", "/app/src/runtimes/js/main.ts"]
+CMD ["node", "--import", "/app/src/loader/register.mjs", "/app/src/runtimes/js/main.ts"]

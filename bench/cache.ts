@@ -33,7 +33,7 @@ export async function benchCache(): Promise<Section> {
       hits: await metricTotal(app.queryUrl, 'clipper_cache_hits_total'),
       misses: await metricTotal(app.queryUrl, 'clipper_cache_misses_total'),
       defaults: await metricTotal(app.queryUrl, 'clipper_app_default_outputs_total'),
-      modelInputs: await metricTotal(app.queryUrl, 'clipper_model_requests_total'),
+      modelInputs: await metricTotal(app.queryUrl, 'clipper_inference_count_total'),
     });
     for (const p of REPEATED) {
       const spec: BodySpec = { kind: 'hot', p, hot: HOT, width: 8, seed: 11 };

@@ -8,6 +8,7 @@ import { writeReport, type Section } from './lib/report.ts';
 import { benchAutoscale } from './autoscale.ts';
 import { benchBatching } from './batching.ts';
 import { benchCache } from './cache.ts';
+import { benchFastpath } from './fastpath.ts';
 import { benchFrontend } from './frontend.ts';
 import { benchMlp } from './mlp.ts';
 import { benchSoak } from './soak.ts';
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   batching: benchBatching,
   autoscale: benchAutoscale,
   soak: benchSoak,
+  fastpath: benchFastpath,
 };
 
 const wanted = process.argv.slice(2);

@@ -19,6 +19,7 @@ import { MachinesBackend } from './manager/docker/machines-backend.ts';
 import { LeaderGatedManager, type LeadingManager } from './manager/leader-gate.ts';
 import { loadMachinesFile, machinesFromHosts } from './manager/machines.ts';
 import { mergeLoadSamples } from './measure/merge-load.ts';
+import { errorFields, messageLog, silentLogger, textLogger, type Logger, type LogLevel } from './observability/log.ts';
 
 import { httpOptions } from './http/server-common.ts';
 import type { ReplicaBackend } from './manager/backend.ts';
@@ -33,6 +34,7 @@ import { PolicyStateStore } from './query/policy-state.ts';
 import { QueryProcessor } from './query/query-processor.ts';
 import { SelectionService } from './query/selection-service.ts';
 import { INPUT_TYPE_CODE } from './registry/input-types.ts';
+import { tracingFromConfig } from './observability/tracing.ts';
 import { RegistryService } from './registry/registry-service.ts';
 import type { Replica } from './rpc/replica.ts';
 import { RpcServer } from './rpc/router-server.ts';
@@ -69,30 +71,42 @@ type Undo = Array<{ what: string; run: () => Promise<void> | void }>;
  * step fails, what was started is closed again, the lock released and a data directory this call
  * created removed, so a failed start leaves the machine as it was. Errors that an operator can fix
  * (port in use, directory locked, read-only or full) are ServingErrors with a one-line message.
+ *
+ * `log`: the server's logger (observability/log.ts; the CLI's writes JSON lines to stderr), or a
+ * function that gets each record as a line of text (tests); none: silent.
  */
-export async function startApp(user: UserConfig = {}, log: (msg: string) => void = () => {}): Promise<ClipperApp> {
+export async function startApp(user: UserConfig = {}, log?: Logger | ((line: string) => void)): Promise<ClipperApp> {
   const config = resolveConfig(user);
+  const logger = typeof log === 'function' ? textLogger(log, config.logLevel) : log ?? silentLogger;
   checkExposure(config); // no admin API open to the network (http/auth.ts)
   const lock = DataDirLock.acquire(config.dataDir);
-  if (lock.takenOverFrom !== undefined) log(`took over data directory ${config.dataDir} from pid ${lock.takenOverFrom}, which is no longer running`);
+  if (lock.takenOverFrom !== undefined) {
+    logger.warn({ dataDir: config.dataDir, previousPid: lock.takenOverFrom }, `took over data directory ${config.dataDir} from pid ${lock.takenOverFrom}, which is no longer running`);
+  }
   const undo: Undo = [];
   try {
-    return await compose(config, lock, undo, log);
+    return await compose(config, lock, undo, logger);
   } catch (e) {
-    await unwind(undo, log);
+    await unwind(undo, logger);
     lock.release({ removeCreated: true });
     throw e;
   }
 }
 
-async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, log: (msg: string) => void): Promise<ClipperApp> {
+async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, logger: Logger): Promise<ClipperApp> {
+  // Deep code that logs a line now and then gets a seam: each line is one record of its component.
+  const seam = (component: string, level: LogLevel = 'info') => messageLog(logger.child({ component }), level);
+  const log = messageLog(logger);
+  // Traces (observability/tracing.ts): flushed last, once every request has ended.
+  const tracing = await tracingFromConfig(config, log);
+  undo.push({ what: 'trace exporter', run: () => tracing.shutdown() });
   const store: Store = config.store
     ? new RedisStore({ url: config.store, prefix: config.storePrefix })
     : new SqliteStore(join(config.dataDir, 'registry.sqlite'));
   undo.push({ what: 'store', run: () => store.close() });
   const registry = new RegistryService(store, {
     artifactDir: join(config.dataDir, 'artifacts'), artifactRoot: config.artifactRoot, maxArtifactBytes: config.maxArtifactBytes,
-    allowCommandRuntime: config.allowCommandRuntime, log,
+    allowCommandRuntime: config.allowCommandRuntime, logger: logger.child({ component: 'registry' }),
   }, (runtime, path) => checkArtifact(runtime, path));
   await registry.load();
   undo.push({ what: 'registry feed', run: () => registry.close() });
@@ -100,7 +114,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   const appKeys = new AppKeys(store);
   await appKeys.load(registry.listApps().map((a) => a.name));
   registry.on('app-deleted', (name: string) => {
-    appKeys.drop(name).catch((e) => log(`the keys of deleted application ${name} could not be dropped: ${e instanceof Error ? e.message : String(e)}`));
+    appKeys.drop(name).catch((e) => logger.error({ app: name, ...errorFields(e) }, 'the keys of a deleted application could not be dropped'));
   });
   if (store.shared) {
     // Keys set through another frontend are enforced here within a second.
@@ -111,13 +125,13 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
 
   // In a cluster (a shared store), the RPC keys, membership, lease and load are shared through Redis.
   const cluster = store.shared
-    ? await ClusterFrontend.join({ url: config.store, prefix: config.storePrefix, leaseTtlMs: config.leaseTtlMs, log })
+    ? await ClusterFrontend.join({ url: config.store, prefix: config.storePrefix, leaseTtlMs: config.leaseTtlMs, log: seam('cluster') })
     : undefined;
   if (cluster) undo.push({ what: 'cluster membership', run: () => cluster.close() });
 
   // RPC security (docs/rpc.md): keys from the data dir (or the cluster's), curve off loopback, only registered models register.
   const rpc = new RpcServer({
-    host: config.host, port: config.rpcPort, heartbeatTimeoutMs: config.heartbeatTimeoutMs, predictTimeoutMs: config.predictTimeoutMs, log,
+    host: config.host, port: config.rpcPort, heartbeatTimeoutMs: config.heartbeatTimeoutMs, predictTimeoutMs: config.predictTimeoutMs, log: seam('rpc', 'warn'),
     security: cluster ? securityFromKeys(cluster.keys, config) : rpcSecurity(config),
     lookupVersion: (name, version) => {
       const v = registry.getVersion(name, version);
@@ -128,9 +142,9 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   undo.push({ what: 'rpc', run: () => rpc.close() });
   // What replicas are told: this frontend's reachable address, and in a cluster every frontend's.
   const endpoint: RpcEndpoint = { ...rpc.endpoint(), host: config.advertiseAddress };
-  const leadingManager = () => createManager(config, endpoint, registry, log);
+  const leadingManager = () => createManager(config, endpoint, registry, logger);
   const gate = cluster && new LeaderGatedManager({
-    backend: config.backend, registry, log,
+    backend: config.backend, registry, log: seam('manager'),
     connected: () => rpc.readyReplicas(),
     leaderAdmin: () => cluster.leaderAdmin(),
   });
@@ -145,6 +159,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
       maxQueueBytes: config.maxQueueBytes, maxAttempts: 3, budgetFraction: 0.45, maxBatchWaitMs: config.maxBatchWaitMs,
     },
     cacheBytes: config.cacheBytes,
+    modelSloMs: config.modelSloMs,
   }, undefined, {
     demand: (name, version) => controller?.demand(name, version),
     starting: (name, version) => manager.isStarting(name, version),
@@ -153,7 +168,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   const measurements = new Measurements({ load, usage: () => manager.usage(), machines: () => manager.machines() });
   registerMeasureMetrics(metrics.registry, measurements, () => registry.modelNames().map((model) => ({ model, replicas: controller!.scaling(model).desired })));
   controller = new ReplicaController(registry, manager, measurements, {
-    warmVersions: config.warmVersions, onDemandIdleMs: config.onDemandIdleMs, tickMs: config.measureIntervalMs, log,
+    warmVersions: config.warmVersions, onDemandIdleMs: config.onDemandIdleMs, tickMs: config.measureIntervalMs, logger: logger.child({ component: 'controller' }),
     leads: () => gate?.leading ?? true,
     fence: () => cluster?.lease.token(),
   });
@@ -182,8 +197,8 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   });
   manager.on('replica-stopping', (id) => rpc.evictByReplicaId(id, 'replica is being stopped'));
 
-  const http = httpOptions(config, log); // body limit, timeouts, HTTPS
-  const queryApi = createQueryApi(processor, metrics, http, appKeys, registry);
+  const http = httpOptions(config, logger.child({ component: 'http' })); // body limit, timeouts, HTTPS, request log
+  const queryApi = createQueryApi(processor, metrics, { ...http, tracing }, appKeys, registry);
   const adminApi = createAdminApi({ registry, manager, controller, measurements, processor, selection, readyTimeoutMs: config.readyTimeoutMs, tokens: adminTokens(config), appKeys,
     cluster: cluster && (() => cluster.view()),
   }, http);
@@ -195,7 +210,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   undo.push({ what: 'admin API', run: () => adminApi.close() });
   let grpcPort = -1;
   if (config.grpcPort >= 0) {
-    const grpcServer = new GrpcInferenceServer({ processor, registry, keys: appKeys, maxMessageBytes: config.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, tls: http.tls, log });
+    const grpcServer = new GrpcInferenceServer({ processor, registry, keys: appKeys, maxMessageBytes: config.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, tls: http.tls, log: seam('grpc', 'error'), tracing });
     // Closed in the drain (calls in flight finish), and again on unwind (a failed start): the second is a no-op.
     undo.push({ what: 'gRPC', run: () => grpcServer.close() });
     grpcPort = await bind(() => grpcServer.start(config.host, config.grpcPort), config.host, config.grpcPort, 'V2 gRPC');
@@ -208,21 +223,21 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
     // Leadership changes one at a time: a new supervisor adopts what the last one left.
     let turn = Promise.resolve();
     const next = (step: () => Promise<void>) => {
-      turn = turn.then(step).catch((e) => log(`resource manager hand-over: ${e instanceof Error ? e.message : String(e)}`));
+      turn = turn.then(step).catch((e) => logger.error(errorFields(e, true), 'resource manager hand-over failed'));
     };
     cluster.lease.on('acquired', (token: number) => next(async () => {
       if (!cluster.lease.isLeader()) return;
-      log(`leading the resource manager (fencing token ${token})`);
+      logger.info({ token }, `leading the resource manager (fencing token ${token})`);
       await gate.lead(leadingManager, ctl.allTargets());
     }));
     cluster.lease.on('lost', (reason: string) => next(async () => {
-      log(`no longer leading the resource manager: ${reason}`);
+      logger.warn({ reason }, `no longer leading the resource manager: ${reason}`);
       await gate.follow({ park: true });
-      if (gate.hasParked) log('local replicas keep running until another frontend leads');
+      if (gate.hasParked) logger.info('local replicas keep running until another frontend leads');
     }));
     cluster.on('other-leader', (id: string) => next(async () => {
       if (!gate.hasParked) return;
-      log(`frontend ${id} leads now: stopping this frontend's local replicas`);
+      logger.info({ leader: id }, `frontend ${id} leads now: stopping this frontend's local replicas`);
       await gate.otherLeads();
     }));
     const self = { host: config.advertiseAddress, port: rpc.boundPort };
@@ -240,34 +255,38 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   const close = () => {
     closed ??= (async () => {
       await Promise.all(drains.map((d) => d.drain(config.drainTimeoutMs)));
-      await unwind(undo, log);
+      await unwind(undo, logger);
       lock.release();
+      logger.info('server stopped');
     })();
     return closed;
   };
+  logger.info({ queryUrl, adminUrl, rpcPort: rpc.boundPort, grpcPort, dataDir: config.dataDir, backend: manager.backend }, 'server started');
   return { config, registry, processor, manager, controller, measurements, rpc, queryUrl, adminUrl, rpcPort: rpc.boundPort, grpcPort, close };
 }
 
 /** The manager that starts and stops replicas (in a cluster, the leader's). */
-async function createManager(config: ResolvedConfig, rpc: RpcEndpoint, registry: RegistryService, log: (msg: string) => void): Promise<LeadingManager> {
+async function createManager(config: ResolvedConfig, rpc: RpcEndpoint, registry: RegistryService, logger: Logger): Promise<LeadingManager> {
   if (config.backend === 'kubernetes') {
     const { KubernetesManager } = await import('./manager/kubernetes/kubernetes-manager.ts');
     const km = new KubernetesManager({
       kubeConfig: process.env.KUBERNETES_SERVICE_HOST ? { kind: 'in-cluster' } : { kind: 'default' },
       namespace: config.kubeNamespace, image: config.dockerImage || undefined, rpc,
-      stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, maxArtifactBytes: Math.min(config.maxArtifactBytes, 32 * 1024 * 1024), log,
+      stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, maxArtifactBytes: Math.min(config.maxArtifactBytes, 32 * 1024 * 1024),
+      log: messageLog(logger.child({ component: 'kubernetes' })),
     });
     // Deployments outlive the frontend that made them: handing over is closing.
     return Object.assign(km, { release: () => km.close(), adoptable: true });
   }
-  return new Supervisor(await createBackend(config, log), {
-    rpc, stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, log,
+  return new Supervisor(await createBackend(config, logger), {
+    rpc, stopGraceMs: config.stopGraceMs, startTimeoutMs: config.startTimeoutMs, logger: logger.child({ component: 'manager' }),
     localArtifact: (v) => registry.localArtifact(v),
   });
 }
 
-async function createBackend(config: ResolvedConfig, log: (msg: string) => void): Promise<ReplicaBackend> {
-  if (config.backend === 'local') return new ProcessBackend(config.dataDir, log);
+async function createBackend(config: ResolvedConfig, logger: Logger): Promise<ReplicaBackend> {
+  if (config.backend === 'local') return new ProcessBackend(config.dataDir, messageLog(logger.child({ component: 'backend' }), 'warn'));
+  const log = messageLog(logger.child({ component: 'docker' }));
   // Containers are labelled with their owner: in a cluster every frontend's leader adopts the same ones.
   const owner = createHash('sha1').update(config.store ? `${config.store}|${config.storePrefix}` : config.dataDir).digest('hex').slice(0, 12);
   const logDir = join(config.dataDir, 'logs');
@@ -280,12 +299,12 @@ async function createBackend(config: ResolvedConfig, log: (msg: string) => void)
   return new DockerBackend({ dockerHost, image, owner, logDir, log, health });
 }
 
-async function unwind(undo: Undo, log: (msg: string) => void): Promise<void> {
+async function unwind(undo: Undo, logger: Logger): Promise<void> {
   for (const step of undo.splice(0).reverse()) {
     try {
       await step.run();
     } catch (e) {
-      log(`closing the ${step.what} failed: ${e instanceof Error ? e.message : String(e)}`);
+      logger.error({ step: step.what, ...errorFields(e) }, `closing the ${step.what} failed`);
     }
   }
 }

@@ -1,6 +1,7 @@
 /** Every setting and its default, resolved once into a frozen object (UserConfig → ResolvedConfig). */
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
+import type { LogFormat, LogLevel } from './observability/log.ts';
 
 export const BACKENDS = ['local', 'docker', 'kubernetes'] as const;
 export type BackendKind = (typeof BACKENDS)[number];
@@ -26,6 +27,8 @@ export interface UserConfig {
   maxQueue?: number;
   maxBatchWaitMs?: number;
   cacheBytes?: number;
+  /** Latency objective (ms) of a V2 inference sent to a model directly, not through an application. */
+  modelSloMs?: number;
   /** Where replicas run: child processes, or containers of a Docker engine. */
   backend?: BackendKind;
   /** The Docker engine (unix:///path/docker.sock or tcp://host:port). */
@@ -93,6 +96,24 @@ export interface UserConfig {
   keepAliveTimeoutMs?: number;
   /** On SIGTERM: how long in-flight queries may take to finish before replicas are stopped. */
   drainTimeoutMs?: number;
+
+  // ---------- logs (docs/observability.md) ----------
+  /** The server log's threshold: trace, debug, info, warn, error or fatal. */
+  logLevel?: LogLevel;
+  /** JSON lines (for collectors) or text (for a terminal). */
+  logFormat?: LogFormat;
+
+  // ---------- traces (docs/observability.md) ----------
+  /**
+   * OTLP/HTTP collector for OpenTelemetry traces: a base URL (`/v1/traces` is added) or the full
+   * traces URL. Default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT;
+   * '' = no traces. Resolved to the URL spans are POSTed to.
+   */
+  otlpEndpoint?: string;
+  /** `service.name` of the spans (default $OTEL_SERVICE_NAME or clipper-ts). */
+  traceServiceName?: string;
+  /** Share of new traces recorded, 0..1 (default 1); a caller's sampled flag is followed either way. */
+  traceSampleRatio?: number;
 }
 
 export type ResolvedConfig = Readonly<Required<UserConfig>>;
@@ -117,6 +138,7 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     maxQueue: user.maxQueue ?? 100_000,
     maxBatchWaitMs: user.maxBatchWaitMs ?? 0,
     cacheBytes: user.cacheBytes ?? 64 * 1024 * 1024,
+    modelSloMs: user.modelSloMs ?? 1000,
     backend: user.backend ?? 'local',
     dockerHost: user.dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock',
     dockerImage: user.dockerImage ?? '',
@@ -148,7 +170,24 @@ export function resolveConfig(user: UserConfig = {}): ResolvedConfig {
     headersTimeoutMs: user.headersTimeoutMs ?? 10_000,
     keepAliveTimeoutMs: user.keepAliveTimeoutMs ?? 5_000,
     drainTimeoutMs: user.drainTimeoutMs ?? 10_000,
+    logLevel: user.logLevel ?? 'info',
+    logFormat: user.logFormat ?? 'json',
+    otlpEndpoint: otlpTracesUrl(user.otlpEndpoint),
+    traceServiceName: user.traceServiceName || process.env.OTEL_SERVICE_NAME || 'clipper-ts',
+    traceSampleRatio: user.traceSampleRatio ?? 1,
   });
+}
+
+/**
+ * Where traces go: a flag's or $OTEL_EXPORTER_OTLP_ENDPOINT's base URL gets the signal path
+ * `/v1/traces` (as OpenTelemetry's exporters do); $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as is.
+ */
+export function otlpTracesUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const withPath = (base: string) => (/\/v1\/traces\/?$/.test(base) ? base : `${base.replace(/\/+$/, '')}/v1/traces`);
+  if (flag !== undefined) return flag === '' ? '' : withPath(flag);
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return withPath(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  return '';
 }
 
 export function isLoopback(host: string): boolean {

@@ -1,16 +1,16 @@
 /**
- * Bench programs run in child processes (node --import tsx): servers that print one JSON line
+ * Bench programs run in child processes (node --import src/loader/register.mjs): servers that print one JSON line
  * `{"url": ...}` once listening, and one-shot programs that print one JSON result line.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { TS_LOADER } from '../../src/manager/launch.ts';
 
-const TSX = import.meta.resolve('tsx');
 
 export interface ChildServer { url: string; pid: number; stop(): Promise<void> }
 
 export function startChildServer(script: string, args: string[] = [], execArgv: string[] = []): Promise<ChildServer> {
-  const child: ChildProcess = spawn(process.execPath, [...execArgv, '--import', TSX, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...execArgv, '--import', TS_LOADER, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const stop = () => new Promise<void>((resolve) => {
@@ -33,7 +33,7 @@ export function startChildServer(script: string, args: string[] = [], execArgv: 
 
 export function runChild<T>(script: string, arg: unknown, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', TSX, script, JSON.stringify(arg)], { maxBuffer: 1 << 24, timeout: timeoutMs }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', TS_LOADER, script, JSON.stringify(arg)], { maxBuffer: 1 << 24, timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${script} failed: ${stderr || err.message}`));
       resolve(JSON.parse(stdout.trim().split('\n').pop()!) as T);
     });

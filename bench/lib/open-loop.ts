@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { TS_LOADER } from '../../src/manager/launch.ts';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'open-loop-worker.ts');
-const TSX = import.meta.resolve('tsx');
 
 /** A stretch of constant arrival rate (requests per second; 0 = silence). */
 export interface Phase { seconds: number; rate: number }
@@ -73,7 +73,7 @@ export interface OpenLoopRun {
 export function startOpenLoop(cfg: OpenLoopConfig): Promise<OpenLoopRun> {
   if (new URL(cfg.url).hostname !== '127.0.0.1') throw new Error(`open-loop load goes to 127.0.0.1 only, not ${cfg.url}`);
   const totalMs = cfg.phases.reduce((s, p) => s + p.seconds * 1000, 0);
-  const child = spawn(process.execPath, ['--import', TSX, WORKER, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TS_LOADER, WORKER, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -30,7 +30,8 @@ const HEADER = `# Performance
 Measured by \`npm run bench\` (one scenario: \`npm run bench -- <name>\`), each scenario in one run
 with its baseline, on the machine named in the scenario. **The machine has 2 cores, shared by the
 load generator (autocannon, its own process), the server and the model containers**: every
-figure here is what is left after the load generator's share.
+figure here is what is left after the load generator's share. The \`fastpath\` scenario loads with
+wrk instead (Debian's C load generator, \`/usr/bin/wrk\`), which leaves more of the two cores to the server.
 `;
 
 export function writeReport(file: string, sections: Section[]): void {

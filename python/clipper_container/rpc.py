@@ -10,10 +10,15 @@ Container -> frontend
     response       [""] [u32 1] [msg id] [u64 header len] [header] [output]...
     response+status (extension "status", once the frontend accepted it)
                    [""] [u32 3] [msg id] [u64 header len] [header] [output]... [status bytes]
+    tensors        (extension "tensors", once the frontend accepted it)
+                   [""] [u32 4] [msg id] [u64 header len] [header] [output]... [status bytes]
+                   [JSON {"compute_us": n, "tensors": [{"datatype", "shape"}...], "tensor_index": [...]}]
     header = u64 count, then one u64 byte length per output.
 
 Frontend -> container
     heartbeat      [""] [u32 3] [u32 2] [u32 heartbeat type]
+    accepted       [""] [u32 3] [u32 2] [u32 2] [JSON {"accepted": [...]}]
+                   (type 2 without the JSON frame, from older frontends, accepts "status" only)
     frontends      [""] [u32 3] [u32 2] [u32 3] [JSON {"frontends": ["host:port", ...], "self": ...}]
                    (extension "frontends" only: the cluster's frontends, see docs/rpc.md)
     predict        [""] [u32 3] [u32 1] [u32 msg id] [u32 0] [u64 header len]
@@ -47,6 +52,7 @@ MSG_NEW_CONTAINER = 0
 MSG_CONTAINER_CONTENT = 1
 MSG_HEARTBEAT = 2
 MSG_CONTAINER_CONTENT_WITH_STATUS = 3  # extension "status"
+MSG_TENSORS = 4  # extension "tensors"
 
 # heartbeat types (frontend -> container)
 HB_KEEPALIVE = 0
@@ -86,7 +92,16 @@ STATUS_ERROR = 1
 
 EXTENSION_STATUS = "status"
 EXTENSION_FRONTENDS = "frontends"
-SUPPORTED_EXTENSIONS = (EXTENSION_STATUS, EXTENSION_FRONTENDS)
+# Not declared by default: CLIPPER_EXTENSIONS=status,tensors makes numpy array outputs travel as tensors.
+EXTENSION_TENSORS = "tensors"
+SUPPORTED_EXTENSIONS = (EXTENSION_STATUS, EXTENSION_FRONTENDS, EXTENSION_TENSORS)
+
+# numpy (kind, item size) -> V2 datatype of a tensor output
+_TENSOR_DATATYPES = {
+    ("b", 1): "BOOL", ("i", 1): "INT8", ("i", 2): "INT16", ("i", 4): "INT32", ("i", 8): "INT64",
+    ("u", 1): "UINT8", ("u", 2): "UINT16", ("u", 4): "UINT32", ("u", 8): "UINT64",
+    ("f", 2): "FP16", ("f", 4): "FP32", ("f", 8): "FP64",
+}
 
 DEFAULT_HEARTBEAT_INTERVAL = 1.0
 DEFAULT_HEARTBEAT_TIMEOUT = 5.0
@@ -187,9 +202,58 @@ def encode_response(
     return frames
 
 
+def encode_tensor_response(
+    msg_id: bytes, answers: Sequence[tuple], compute_us: float | None = None
+) -> list[bytes]:
+    """A "tensors" response (type 4) from (status, payload[, layout]) answers; layout is
+    {"datatype", "shape"} for a tensor output, absent or None for text. Each distinct layout is
+    written once in the JSON trailer; "tensor_index" only when outputs do not all share one."""
+    layouts: list[dict] = []
+    keys: dict = {}
+    index = []
+    for answer in answers:
+        layout = answer[2] if len(answer) > 2 else None
+        if answer[0] != STATUS_OK or layout is None:
+            index.append(-1)
+            continue
+        key = (layout["datatype"], tuple(layout["shape"]))
+        if key not in keys:
+            keys[key] = len(layouts)
+            layouts.append({"datatype": layout["datatype"], "shape": list(layout["shape"])})
+        index.append(keys[key])
+    trailer: dict = {}
+    if compute_us is not None:
+        trailer["compute_us"] = max(0, round(compute_us))
+    if layouts:
+        trailer["tensors"] = layouts
+    implied = not layouts or (
+        len(layouts) == 1 and all(a[0] != STATUS_OK or k == 0 for a, k in zip(answers, index))
+    )
+    if not implied:
+        trailer["tensor_index"] = index
+    outputs = [a[1] for a in answers]
+    header = _u64(len(outputs)) + b"".join(_u64(len(o)) for o in outputs)
+    statuses = bytes(a[0] for a in answers)
+    return [b"", _u32(MSG_TENSORS), bytes(msg_id), _u64(len(header)), header, *outputs, statuses,
+            json.dumps(trailer).encode("utf-8")]
+
+
+def tensor_output(value):
+    """(raw little-endian bytes, layout) for a numeric numpy array, else None (sent as text)."""
+    if not isinstance(value, np.ndarray):
+        return None
+    datatype = _TENSOR_DATATYPES.get((value.dtype.kind, value.dtype.itemsize))
+    if datatype is None:
+        return None
+    little = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+    return little.tobytes(), {"datatype": datatype, "shape": [int(d) for d in value.shape]}
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     kind: int
+    # heartbeat type 2: the extensions the frontend accepted (None: no list sent, "status" only)
+    accepted: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +345,8 @@ def parse_message(frames: Sequence[bytes]) -> Union[Heartbeat, PredictRequest]:
         kind = struct.unpack_from("<I", data, 8)[0] if len(data) >= 12 else HB_KEEPALIVE
         if kind == HB_FRONTENDS:
             return _parse_frontends(data[12:])
+        if kind == HB_EXTENSIONS_ACCEPTED and len(data) > 12:
+            return Heartbeat(kind, _parse_accepted(data[12:]))
         return Heartbeat(kind)
     if msg_type != MSG_CONTAINER_CONTENT:
         raise ProtocolError(f"unexpected message type {msg_type} from frontend")
@@ -318,6 +384,17 @@ def parse_message(frames: Sequence[bytes]) -> Union[Heartbeat, PredictRequest]:
         inputs.append(data[16 + offset : 16 + offset + n])
         offset += n
     return PredictRequest(msg_id=msg_id, input_type=input_type, inputs=inputs)
+
+
+def _parse_accepted(body: bytes) -> tuple:
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("extensions accepted: the frame is not JSON") from None
+    listed = parsed.get("accepted") if isinstance(parsed, dict) else None
+    if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
+        raise ProtocolError('extensions accepted: expected {"accepted": [names]}')
+    return tuple(listed)
 
 
 def _parse_frontends(body: bytes) -> Frontends:
@@ -359,8 +436,11 @@ def serialize_output(value) -> bytes:
     return json.dumps(value, default=_json_default, allow_nan=False).encode("utf-8")
 
 
-def evaluate(predict: Callable[[list], list], inputs: list) -> list[tuple[int, bytes]]:
+def evaluate(predict: Callable[[list], list], inputs: list, tensors: bool = False) -> list[tuple]:
     """Run ``predict`` on a batch; return one (status, payload) per input.
+
+    With ``tensors`` a numeric numpy array output is answered (status, raw bytes, layout)
+    (see tensor_output); everything else as before.
 
     Failures never propagate: they are logged (with traceback) and turned into
     error outputs whose payload is the error message.
@@ -389,7 +469,8 @@ def evaluate(predict: Callable[[list], list], inputs: list) -> list[tuple[int, b
     answers = []
     for i, value in enumerate(result):
         try:
-            answers.append((STATUS_OK, serialize_output(value)))
+            tensor = tensor_output(value) if tensors else None
+            answers.append((STATUS_OK, *tensor) if tensor else (STATUS_OK, serialize_output(value)))
         except Exception as exc:
             message = f"output {i} cannot be serialised: {type(exc).__name__}: {exc}"
             log.error("%s", message)
@@ -684,7 +765,7 @@ class ModelContainer:
             log.info("frontend %s requested metadata; registering %s:%s", conn.address, self.name, self.version)
             conn.registered = True
             conn.accepted = False
-            conn.status_enabled = False  # renegotiated on every registration
+            conn.status_enabled = conn.tensors_enabled = False  # renegotiated on every registration
             sock.send_multipart(
                 encode_registration(
                     self.name, self.version, self.input_type, self.extensions, self.replica_id,
@@ -701,16 +782,20 @@ class ModelContainer:
             else:
                 log.warning("frontend sent its frontends, though the extension was not declared; ignoring")
         elif isinstance(message, Heartbeat):
-            self._handle_heartbeat(conn, message.kind)
+            self._handle_heartbeat(conn, message)
         else:
             self._handle_predict(conn, message)
 
-    def _handle_heartbeat(self, conn: "_Connection", kind: int) -> None:
+    def _handle_heartbeat(self, conn: "_Connection", message: Heartbeat) -> None:
+        kind = message.kind
         if kind == HB_EXTENSIONS_ACCEPTED:
-            if EXTENSION_STATUS in self.extensions:
-                if not conn.status_enabled:
-                    log.info("frontend accepted extension(s): %s", ", ".join(self.extensions))
-                conn.status_enabled = True
+            # only what we declared; a frontend that sends no list accepted "status" alone
+            accepted = [e for e in (message.accepted or (EXTENSION_STATUS,)) if e in self.extensions]
+            if EXTENSION_STATUS in accepted or EXTENSION_TENSORS in accepted:
+                if not (conn.status_enabled or conn.tensors_enabled):
+                    log.info("frontend accepted extension(s): %s", ", ".join(accepted))
+                conn.status_enabled = EXTENSION_STATUS in accepted
+                conn.tensors_enabled = EXTENSION_TENSORS in accepted
             else:
                 log.warning("frontend accepted extensions that were not offered; ignoring")
         elif kind != HB_KEEPALIVE:
@@ -781,6 +866,7 @@ class ModelContainer:
                 INPUT_TYPE_NAMES[request.input_type],
             )
         inputs = []
+        compute_us = None
         try:
             for i, raw in enumerate(request.inputs):
                 inputs.append(decode_input(request.input_type, raw))
@@ -791,15 +877,19 @@ class ModelContainer:
             log.error("%s", message)
             answers = [(STATUS_ERROR, message.encode("utf-8"))] * len(request.inputs)
         else:
-            answers = evaluate(self.predict, inputs) if inputs else []
-        conn.sock.send_multipart(self._encode_answers(conn, request.msg_id, answers))
+            started = time.perf_counter()
+            answers = evaluate(self.predict, inputs, conn.tensors_enabled) if inputs else []
+            compute_us = (time.perf_counter() - started) * 1e6
+        conn.sock.send_multipart(self._encode_answers(conn, request.msg_id, answers, compute_us))
 
-    def _encode_answers(self, conn: "_Connection", msg_id: bytes, answers: list[tuple[int, bytes]]) -> list[bytes]:
+    def _encode_answers(self, conn: "_Connection", msg_id: bytes, answers: list[tuple], compute_us: float | None = None) -> list[bytes]:
+        if conn.tensors_enabled:
+            return encode_tensor_response(msg_id, answers, compute_us)
         if conn.status_enabled:
-            return encode_response(msg_id, [p for _, p in answers], [s for s, _ in answers])
+            return encode_response(msg_id, [a[1] for a in answers], [a[0] for a in answers])
         outputs = [
-            p if s == STATUS_OK else json.dumps({"error": p.decode("utf-8")}).encode("utf-8")
-            for s, p in answers
+            a[1] if a[0] == STATUS_OK else json.dumps({"error": a[1].decode("utf-8")}).encode("utf-8")
+            for a in answers
         ]
         return encode_response(msg_id, outputs)
 
@@ -817,6 +907,7 @@ class _Connection:
         self.registered = False
         self.accepted = False
         self.status_enabled = False  # this frontend accepted the "status" extension
+        self.tensors_enabled = False  # this frontend accepted the "tensors" extension
         self.last_heard = 0.0
         self.next_heartbeat = 0.0
 
@@ -838,7 +929,7 @@ class _Connection:
         if self.sock is not None:
             self.sock.close(linger=0)
             self.sock = None
-        self.registered = self.accepted = self.status_enabled = False
+        self.registered = self.accepted = self.status_enabled = self.tensors_enabled = False
 
 
 def _configure_logging() -> None:

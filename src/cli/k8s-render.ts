@@ -8,7 +8,7 @@
  * it as is) or YAML documents.
  */
 import { randomBytes } from 'node:crypto';
-import { IMAGE_APP_DIR, TSX_IN_IMAGE, runtimeImageTag } from '../manager/docker/image-build.ts';
+import { IMAGE_APP_DIR, TS_LOADER_IN_IMAGE, runtimeImageTag } from '../manager/docker/image-build.ts';
 import { validateObject } from '../manager/kubernetes/validate.ts';
 
 export interface RenderOptions {
@@ -133,7 +133,7 @@ export function manifestObjects(o: RenderOptions = {}): K8sObject[] {
             terminationGracePeriodSeconds: 30,
             containers: [{
               name: 'frontend', image, imagePullPolicy: pull,
-              command: ['node', '--import', TSX_IN_IMAGE, `${IMAGE_APP_DIR}/src/cli/main.ts`],
+              command: ['node', '--import', TS_LOADER_IN_IMAGE, `${IMAGE_APP_DIR}/src/cli/main.ts`],
               args,
               env: [
                 { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },

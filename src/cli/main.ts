@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ClipperClient, ClipperHttpError } from '../client.ts';
 import { BACKENDS, resolveConfig, type BackendKind } from '../config.ts';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../observability/log.ts';
 import { mib, print, spinner, table } from './format.ts';
 import { renderManifests } from './k8s-render.ts';
 import { runStart } from './start.ts';
@@ -42,6 +43,10 @@ function readSecretFile(flag: string, path: string): string {
   }
   return text;
 }
+const oneOf = <T extends string>(list: readonly T[]) => (v: string): T => {
+  if (!(list as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${list.join(', ')}`);
+  return v as T;
+};
 const backend = (v: string): BackendKind => {
   if (!(BACKENDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${BACKENDS.join(', ')}`);
   return v as BackendKind;
@@ -57,6 +62,7 @@ program.command('start')
   .option('--grpc-port <port>', 'KServe V2 gRPC port; -1 turns it off', int, 8001)
   .option('--body-limit <bytes>', 'largest accepted request body (default 10 MB)', int)
   .option('--cache-bytes <bytes>', 'prediction cache size; 0 turns it off (default 64 MB)', int)
+  .option('--model-slo-ms <ms>', 'latency objective of a V2 inference sent to a model directly, not through an application (default 1000)', int)
   .option('--max-batch-size <n>', 'largest adaptive batch (default 256)', int)
   .option('--max-batch-wait-ms <ms>', 'delayed batching: wait this long for a fuller batch (default 0)', int)
   .option('--max-queue <n>', 'inputs a version queue holds before answering 503 (default 100000)', int)
@@ -101,13 +107,17 @@ program.command('start')
   .option('--max-artifact-bytes <n>', 'largest artifact a deploy may copy (default 2 GiB)', int)
   .option('--max-queue-bytes <n>', 'bytes of inputs a version queue holds before answering 503 (default 256 MiB)', int)
   .option('--max-selection-uids <n>', 'per-user selection state kept per application (default 10000)', int)
+  .option('--otlp-endpoint <url>', 'send OpenTelemetry traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (default $OTEL_EXPORTER_OTLP_ENDPOINT; none: no traces)')
+  .option('--trace-sample-ratio <r>', 'share of new traces recorded, 0..1 (default 1)', float)
+  .option('--log-level <level>', `server log threshold: ${LOG_LEVELS.join('|')} (default info)`, oneOf<LogLevel>(LOG_LEVELS))
+  .option('--log-format <format>', 'server log on stderr: json (one record per line) or text (for a terminal) (default json)', oneOf<LogFormat>(LOG_FORMATS))
   .option('--demo', 'deploy and link the example model')
   .action(async (o) => {
     const adminToken = o.adminTokenFile !== undefined ? readSecretFile('--admin-token-file', o.adminTokenFile) : o.adminToken;
     const readToken = o.readTokenFile !== undefined ? readSecretFile('--read-token-file', o.readTokenFile) : o.readToken;
     await runStart({
       dataDir: o.dataDir, host: o.host, queryPort: o.queryPort, adminPort: o.adminPort, rpcPort: o.rpcPort, grpcPort: o.grpcPort, bodyLimitBytes: o.bodyLimit,
-      cacheBytes: o.cacheBytes, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
+      cacheBytes: o.cacheBytes, modelSloMs: o.modelSloMs, maxBatchSize: o.maxBatchSize, maxBatchWaitMs: o.maxBatchWaitMs, maxQueue: o.maxQueue, maxInflightPerReplica: o.maxInflight,
       backend: o.backend, dockerHost: o.dockerHost, dockerImage: o.dockerImage, dockerHosts: o.machine, machinesFile: o.machines, dockerTlsDir: o.dockerTlsDir, machineDownAfterMs: o.machineDownAfterMs, kubeNamespace: o.kubeNamespace,
       store: o.store, storePrefix: o.storePrefix, advertiseAddress: o.advertiseAddress, leaseTtlMs: o.leaseTtlMs, warmVersions: o.warmVersions, onDemandIdleMs: o.onDemandIdleMs,
       measureIntervalMs: o.measureIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, predictTimeoutMs: o.predictTimeoutMs,
@@ -116,6 +126,8 @@ program.command('start')
       requestTimeoutMs: o.requestTimeoutMs, headersTimeoutMs: o.headersTimeoutMs, keepAliveTimeoutMs: o.keepAliveTimeoutMs, drainTimeoutMs: o.drainTimeoutMs,
       rpcCurve: o.rpcCurve, rpcAllowPlain: o.rpcAllowPlain, rpcMaxMessageBytes: o.rpcMaxMessageBytes, allowCommandRuntime: o.allowCommandRuntime,
       artifactRoot: o.artifactRoot, maxArtifactBytes: o.maxArtifactBytes, maxQueueBytes: o.maxQueueBytes, maxSelectionUids: o.maxSelectionUids,
+      logLevel: o.logLevel, logFormat: o.logFormat,
+      otlpEndpoint: o.otlpEndpoint, traceSampleRatio: o.traceSampleRatio,
     }, Boolean(o.demo));
   });
 

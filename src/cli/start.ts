@@ -6,17 +6,23 @@
  * drains — in-flight queries finish or are answered within drainTimeoutMs, new connections are
  * refused — then stops replicas, closes the store and exits 0; a second one exits at once with 1
  * (replicas then exit by themselves, as they do when the server is killed).
+ *
+ * The server log goes to stderr as JSON lines (or text with --log-format text; docs/observability.md);
+ * stdout gets the one line saying where the APIs are, and a failed start one plain line on stderr.
  */
 import { join } from 'node:path';
 import { startApp, type ClipperApp } from '../app.ts';
-import type { UserConfig } from '../config.ts';
+import { resolveConfig, type UserConfig } from '../config.ts';
 import { isServingError } from '../errors.ts';
 import { REPO_ROOT } from '../manager/launch.ts';
+import { createLogger, errorFields } from '../observability/log.ts';
 
 export async function runStart(cfg: UserConfig, demo: boolean): Promise<void> {
+  const { logLevel, logFormat } = resolveConfig(cfg);
+  const logger = createLogger({ level: logLevel, format: logFormat });
   let app: ClipperApp;
   try {
-    app = await startApp(cfg, (msg) => console.error(`[clipper] ${msg}`));
+    app = await startApp(cfg, logger);
   } catch (e) {
     console.error(`clipper: cannot start: ${oneLine(e)}`);
     process.exit(1);
@@ -24,15 +30,15 @@ export async function runStart(cfg: UserConfig, demo: boolean): Promise<void> {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
-      console.error(`[clipper] ${signal} again: exiting without waiting`);
+      logger.warn({ signal }, `${signal} again: exiting without waiting`);
       process.exit(1);
     }
     stopping = true;
-    console.error(`[clipper] ${signal}: draining (up to ${app.config.drainTimeoutMs} ms), then stopping replicas and closing the store`);
+    logger.info({ signal, drainTimeoutMs: app.config.drainTimeoutMs }, `${signal}: draining (up to ${app.config.drainTimeoutMs} ms), then stopping replicas and closing the store`);
     try {
       await app.close();
     } catch (e) {
-      console.error(`[clipper] stopping failed: ${oneLine(e)}`);
+      logger.error(errorFields(e), `stopping failed: ${oneLine(e)}`);
       process.exit(1);
     }
     process.exit(0);
@@ -41,7 +47,7 @@ export async function runStart(cfg: UserConfig, demo: boolean): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
   console.log(`clipper: query API ${app.queryUrl}, admin API ${app.adminUrl}, rpc tcp://${app.config.host}:${app.rpcPort}, data ${app.config.dataDir}`);
-  if (demo) await deployDemo(app).catch((e) => console.error(`[clipper] the demo model could not be deployed: ${oneLine(e)}`));
+  if (demo) await deployDemo(app).catch((e) => logger.error(errorFields(e), `the demo model could not be deployed: ${oneLine(e)}`));
 }
 
 /** An error as one line: the message an operator can act on; the stack only with CLIPPER_DEBUG=1. */

@@ -19,14 +19,15 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import { isServingError } from '../errors.ts';
 import { createV2Service, type V2Service } from '../http/v2-service.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
+import { keyRefusal } from '../security/key-check.ts';
+import { startGrpcTrace, type Tracing } from '../observability/tracing.ts';
 import type { AppKeys } from '../security/app-keys.ts';
 import { contentsField, tensorFromContents, tensorToContents, type InferTensorContents } from '../v2/contents.ts';
 import { DATATYPES, isDatatype } from '../v2/datatypes.ts';
-import { GRPC_CODE, V2Error, badRequest, grpcCodeOf, v2Status } from '../v2/errors.ts';
+import { GRPC_CODE, V2Error, badRequest, grpcCodeOf } from '../v2/errors.ts';
 import type { InferRequest, InferResponse, RequestedOutput } from '../v2/request.ts';
 import { checkShape, tensorFromBytes, tensorToBytes, type Parameters, type Tensor } from '../v2/tensor.ts';
 
@@ -46,6 +47,8 @@ export interface GrpcServerOptions {
   /** PEM certificate and key: TLS, as on the HTTP APIs. */
   tls?: { cert: Buffer; key: Buffer };
   log?: (msg: string) => void;
+  /** ModelInfer calls are traced (a `traceparent` in the call's metadata continues the caller's trace). */
+  tracing?: Tracing;
 }
 
 // ----- wire shapes (as proto-loader gives and takes them) -----
@@ -169,13 +172,6 @@ export function inferResponseToWire(r: InferResponse, raw: boolean): WireInferRe
   return w;
 }
 
-/** The gRPC status of an error: an overloaded server is UNAVAILABLE (retry), a message too large RESOURCE_EXHAUSTED. */
-export function grpcStatusOf(e: unknown): number {
-  if (isServingError(e) && (e.code === 'QUEUE_FULL' || e.code === 'OVERLOADED' || e.code === 'STORAGE_UNAVAILABLE')) return GRPC_CODE.UNAVAILABLE;
-  if (v2Status(e) === 413) return GRPC_CODE.RESOURCE_EXHAUSTED;
-  return grpcCodeOf(e);
-}
-
 class GrpcError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
@@ -217,7 +213,8 @@ export class GrpcInferenceServer {
     const s = this.service;
     this.server.addService(pkg.inference.GRPCInferenceService.service, {
       ServerLive: this.unary(() => ({ live: true })),
-      ServerReady: this.unary(() => ({ ready: true })),
+      // False from the moment a drain starts, for the calls that still reach a closing server.
+      ServerReady: this.unary(() => ({ ready: this.stopped === undefined })),
       ServerMetadata: this.unary(() => s.serverMetadata([])),
       ModelReady: this.unary<{ name?: string; version?: string }, { ready: boolean }>((req, call) => {
         const name = this.guard(req.name, call);
@@ -229,10 +226,22 @@ export class GrpcInferenceServer {
         return { ...m, inputs: m.inputs ?? [], outputs: m.outputs ?? [] };
       }),
       ModelInfer: this.unary<WireInferRequest, WireInferResponse>(async (req, call) => {
-        const name = this.guard(req.model_name, call);
-        const request = inferRequestFromWire(req);
-        const resp = await this.withinDeadline(call, s.infer(name, req.model_version || undefined, request));
-        return inferResponseToWire(resp, (req.raw_input_contents?.length ?? 0) > 0);
+        const trace = startGrpcTrace(opts.tracing, 'ModelInfer', call.metadata);
+        if (trace) {
+          const md = new grpc.Metadata();
+          md.set('traceparent', trace.traceparent());
+          call.sendMetadata(md);
+        }
+        try {
+          const name = this.guard(req.model_name, call);
+          const request = inferRequestFromWire(req);
+          const resp = await this.withinDeadline(call, s.infer(name, req.model_version || undefined, request, trace));
+          trace?.end(GRPC_CODE.OK);
+          return inferResponseToWire(resp, (req.raw_input_contents?.length ?? 0) > 0);
+        } catch (e) {
+          trace?.end(e instanceof GrpcError ? e.code : grpcCodeOf(e), e);
+          throw e;
+        }
       }),
     });
   }
@@ -274,12 +283,11 @@ export class GrpcInferenceServer {
     return this.stopped;
   }
 
-  /** The model name, after checking the application's key (UNAUTHENTICATED when it has keys and none valid came). */
+  /** The name, after checking its key (security/key-check.ts; UNAUTHENTICATED when one is needed and none valid came). */
   private guard(name: string | undefined, call: grpc.ServerUnaryCall<unknown, unknown>): string {
     if (!name) throw new V2Error(400, 'the request names no model');
-    const result = this.opts.keys.check(name, presentedKey(call.metadata));
-    if (result === 'missing') throw new GrpcError(GRPC_CODE.UNAUTHENTICATED, `application ${name} needs a key: send metadata "authorization: Bearer <key>" or "x-api-key: <key>"`);
-    if (result === 'wrong') throw new GrpcError(GRPC_CODE.UNAUTHENTICATED, `the key is not valid for application ${name}`);
+    const cause = keyRefusal(this.opts.keys, this.opts.registry, name, presentedKey(call.metadata), 'send metadata "authorization: Bearer <key>" or "x-api-key: <key>"');
+    if (cause !== undefined) throw new GrpcError(GRPC_CODE.UNAUTHENTICATED, cause);
     return name;
   }
 
@@ -310,7 +318,7 @@ export class GrpcInferenceServer {
 
   private toStatus(e: unknown): Partial<grpc.StatusObject> {
     if (e instanceof GrpcError) return { code: e.code, details: e.message };
-    const code = grpcStatusOf(e);
+    const code = grpcCodeOf(e);
     if (code === GRPC_CODE.INTERNAL || code === GRPC_CODE.UNKNOWN) {
       this.opts.log?.(`internal error (gRPC): ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       return { code: GRPC_CODE.INTERNAL, details: 'internal error' };

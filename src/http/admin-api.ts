@@ -8,7 +8,7 @@ import type { Measurements } from '../measure/measurements.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
 import type { SelectionService } from '../query/selection-service.ts';
 import { parseInputType } from '../registry/input-types.ts';
-import type { RegistryService } from '../registry/registry-service.ts';
+import type { ChangeOrigin, RegistryService } from '../registry/registry-service.ts';
 import {
   checkBool, checkInt, checkNumber, checkUid, checkName, checkObject, checkRuntime, checkString, checkStringList, checkVersion,
 } from '../registry/validation.ts';
@@ -42,8 +42,9 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
   const app = createHttpServer(opts);
   guardAdminApi(app, deps.tokens);
   type Body = Record<string, unknown>;
-  const post = (path: string, handler: (body: Body) => Promise<unknown> | unknown) =>
-    app.post(`/admin/${path}`, async (req) => handler(checkObject(req.body ?? {})));
+  /** `by`: the request's id, for the log of the registry write it makes. */
+  const post = (path: string, handler: (body: Body, by: ChangeOrigin) => Promise<unknown> | unknown) =>
+    app.post(`/admin/${path}`, async (req) => handler(checkObject(req.body ?? {}), { reqId: req.id }));
 
   app.get('/admin/ping', async () => ({ status: 'ok' }));
 
@@ -66,7 +67,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     };
   });
 
-  post('add_app', async (b) => {
+  post('add_app', async (b, by) => {
     const slo = checkInt(b.latency_slo_micros, 'latency_slo_micros', { min: 1, max: 3_600_000_000, fallback: 100_000 });
     const a = await registry.addApp({
       name: checkName(b.name, 'name'),
@@ -74,12 +75,12 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       defaultOutput: checkString(b.default_output, 'default_output', 'None'),
       latencySloMicros: slo,
       overloadDefault: checkBool(b.overload_default, 'overload_default', false),
-    });
+    }, by);
     return { success: true, application: appView(a, registry, deps.appKeys) };
   });
 
-  post('delete_app', async (b) => {
-    await registry.deleteApp(checkName(b.name, 'name'));
+  post('delete_app', async (b, by) => {
+    await registry.deleteApp(checkName(b.name, 'name'), by);
     return { success: true };
   });
 
@@ -116,32 +117,32 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       cpus: checkNumber(b.cpus, 'cpus', { min: 0, max: MAX_CPUS, fallback: 0 }),
       memoryMb: checkInt(b.memory_mb, 'memory_mb', { min: 0, max: MAX_MEMORY_MB, fallback: 0 }),
       requestedBy: `the admin API client at ${req.ip}`,
-    });
+    }, { reqId: req.id });
     const ready = await manager.waitReady(name, version, v.replicas, deps.readyTimeoutMs);
     return { success: true, ready, model: modelView(v, registry) };
   });
 
-  post('add_model_links', async (b) => {
-    const linked = await registry.linkModels(checkName(b.app_name, 'app_name'), names(b.model_names));
+  post('add_model_links', async (b, by) => {
+    const linked = await registry.linkModels(checkName(b.app_name, 'app_name'), names(b.model_names), by);
     return { success: true, linked_models: linked };
   });
 
-  post('delete_model_links', async (b) => {
-    const linked = await registry.unlinkModels(checkName(b.app_name, 'app_name'), names(b.model_names));
+  post('delete_model_links', async (b, by) => {
+    const linked = await registry.unlinkModels(checkName(b.app_name, 'app_name'), names(b.model_names), by);
     return { success: true, linked_models: linked };
   });
 
-  post('set_model_version', async (b) => {
+  post('set_model_version', async (b, by) => {
     const name = checkName(b.model_name, 'model_name');
     const version = checkVersion(b.model_version);
-    await registry.setCurrentVersion(name, version);
+    await registry.setCurrentVersion(name, version, by);
     const v = registry.requireVersion(name, version);
     const ready = await manager.waitReady(name, version, Math.min(1, v.replicas), deps.readyTimeoutMs);
     return { success: true, ready };
   });
 
-  post('delete_versioned_model', async (b) => {
-    await registry.deleteVersion(checkName(b.model_name, 'model_name'), checkVersion(b.model_version));
+  post('delete_versioned_model', async (b, by) => {
+    await registry.deleteVersion(checkName(b.model_name, 'model_name'), checkVersion(b.model_version), by);
     return { success: true };
   });
 
@@ -170,11 +171,11 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     return containerView(found[0]!);
   });
 
-  post('set_num_replicas', async (b) => {
+  post('set_num_replicas', async (b, by) => {
     const name = checkName(b.model_name, 'model_name');
     const version = b.model_version === undefined ? undefined : checkVersion(b.model_version);
     const n = checkInt(b.num_replicas, 'num_replicas', { min: 0, max: MAX_REPLICAS });
-    const v = await registry.setReplicas(name, registry.requireVersion(name, version).version, n);
+    const v = await registry.setReplicas(name, registry.requireVersion(name, version).version, n, by);
     const isCurrent = registry.currentVersion(name) === v.version;
     const ready = isCurrent
       ? (await manager.waitReady(name, v.version, n, deps.readyTimeoutMs)) && (await manager.waitStopped(name, v.version, n, deps.readyTimeoutMs))
@@ -182,22 +183,22 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
     return { success: true, ready, model: modelView(v, registry) };
   });
 
-  post('set_resources', async (b) => {
+  post('set_resources', async (b, by) => {
     const name = checkName(b.model_name, 'model_name');
     const v = registry.requireVersion(name, b.model_version === undefined ? undefined : checkVersion(b.model_version));
     if (b.cpus === undefined && b.memory_mb === undefined) throw new ServingError('INVALID_INPUT', 'set_resources needs cpus and/or memory_mb');
     const cpus = checkNumber(b.cpus, 'cpus', { min: 0, max: MAX_CPUS, fallback: v.cpus });
     const memoryMb = checkInt(b.memory_mb, 'memory_mb', { min: 0, max: MAX_MEMORY_MB, fallback: v.memoryMb });
-    const updated = await registry.setResources(name, v.version, cpus, memoryMb);
+    const updated = await registry.setResources(name, v.version, cpus, memoryMb, by);
     return { success: true, model: modelView(updated, registry) };
   });
 
-  post('set_autoscaling', async (b) => {
+  post('set_autoscaling', async (b, by) => {
     const name = checkName(b.model_name, 'model_name');
     if (!registry.hasModel(name)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(name)} does not exist`);
     if (!checkBool(b.enabled, 'enabled', true)) {
       // Off: the current version keeps the count the autoscaler last chose, as a fixed count.
-      await registry.setAutoscaling(name, undefined);
+      await registry.setAutoscaling(name, undefined, by);
       return { success: true, scaling: scalingView(deps.controller.scaling(name)) };
     }
     const num = (k: string) => (b[k] === undefined ? undefined : checkNumber(b[k], k, { min: 0 }));
@@ -214,7 +215,7 @@ export function createAdminApi(deps: AdminDeps, opts: HttpOptions): FastifyInsta
       if (e instanceof ServingError) throw e;
       throw new ServingError('INVALID_INPUT', (e as Error).message);
     }
-    await registry.setAutoscaling(name, { ...settings });
+    await registry.setAutoscaling(name, { ...settings }, by);
     return { success: true, scaling: scalingView(deps.controller.scaling(name)) };
   });
 

@@ -18,6 +18,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopback } from '../config.ts';
 import { ServingError, type ErrorCode } from '../errors.ts';
 import type { AppKeys } from '../security/app-keys.ts';
+import { keyRefusal } from '../security/key-check.ts';
+import type { RegistryService } from '../registry/registry-service.ts';
 import { sendError } from './server-common.ts';
 import { V2_MODEL_ROUTES } from './v2-api.ts';
 
@@ -112,10 +114,12 @@ export function guardAdminApi(app: FastifyInstance, tokens: AdminTokens): void {
 
 /**
  * Requires one of an application's keys on its predict and update routes, and on the V2 routes
- * that name it (`/v2/models/{app}/...`, any method), when it has keys. V2 refusals are V2's
+ * that name it (`/v2/models/{app}/...`, any method), when it has keys. A V2 route that names a
+ * model (inference straight on a model) needs a key of one of the keyed applications the model
+ * is linked to, so the model path is no way around an application's keys. V2 refusals are V2's
  * `{"error": "..."}`.
  */
-export function guardQueryApi(app: FastifyInstance, keys: AppKeys): void {
+export function guardQueryApi(app: FastifyInstance, keys: AppKeys, registry: Pick<RegistryService, 'getApp' | 'listApps' | 'linkedModels'>): void {
   const guarded = new Set(['/:app/predict', '/:app/update']);
   const v2 = new Set(V2_MODEL_ROUTES);
   app.addHook('onRequest', async (req, reply) => {
@@ -126,9 +130,8 @@ export function guardQueryApi(app: FastifyInstance, keys: AppKeys): void {
     const appName = (isV2 ? params.m : params.app) ?? '';
     const header = req.headers['x-api-key'];
     const presented = bearerToken(req) ?? (typeof header === 'string' ? header : undefined);
-    const result = keys.check(appName, presented);
-    const cause = result === 'missing' ? `application ${appName} needs a key: send "Authorization: Bearer <key>" or "X-Api-Key: <key>"`
-      : result === 'wrong' ? `the key is not valid for application ${appName}` : undefined;
+    const how = 'send "Authorization: Bearer <key>" or "X-Api-Key: <key>"';
+    const cause = keyRefusal(keys, isV2 ? registry : undefined, appName, presented, how);
     if (cause === undefined) return;
     if (!isV2) return refuse(reply, 'UNAUTHORIZED', cause);
     return reply.code(401).header('www-authenticate', 'Bearer').type('application/json').send({ error: cause });

@@ -7,17 +7,19 @@ import type { RegistryService } from '../registry/registry-service.ts';
 import { checkName, checkObject, checkUid, checkVersion } from '../registry/validation.ts';
 import type { AppKeys } from '../security/app-keys.ts';
 import { guardQueryApi } from './auth.ts';
+import { answerJson, batchAnswerJson, traceOf } from './clipper-answers.ts';
 import { createHttpServer, type HttpOptions } from './server-common.ts';
 import { registerV2 } from './v2-api.ts';
 
 export const MAX_BATCH_INPUTS = 10_000;
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions, appKeys: AppKeys, registry: RegistryService): FastifyInstance {
   const app = createHttpServer(opts);
-  guardQueryApi(app, appKeys);
+  guardQueryApi(app, appKeys, registry);
   registerV2(app, processor, registry, { bodyLimitBytes: opts.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, log: opts.log });
 
-  app.post<{ Params: { app: string } }>('/:app/predict', async (req) => {
+  app.post<{ Params: { app: string } }>('/:app/predict', async (req, reply) => {
     const name = checkName(req.params.app, 'application name');
     const body = checkObject(req.body);
     const version = body.version === undefined ? undefined : checkVersion(body.version, 'version');
@@ -28,12 +30,12 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
       if (batch.length === 0) throw new ServingError('INVALID_INPUT', 'input_batch is empty');
       // One request may not hold the event loop for seconds: bigger batches are split by the client.
       if (batch.length > MAX_BATCH_INPUTS) throw new ServingError('INVALID_INPUT', `input_batch holds ${batch.length} inputs; at most ${MAX_BATCH_INPUTS} per request`);
-      const answers = await processor.predict({ app: name, inputs: batch, version, uid });
-      return { batch_predictions: answers };
+      const answers = await processor.infer({ app: name, version, uid }, { values: batch }, { trace: traceOf(req) });
+      return reply.type(JSON_TYPE).send(batchAnswerJson(answers));
     }
     if (!('input' in body)) throw new ServingError('INVALID_INPUT', 'request body needs "input" (or "input_batch")');
-    const [answer] = await processor.predict({ app: name, inputs: [body.input], version, uid });
-    return answer;
+    const [answer] = await processor.infer({ app: name, version, uid }, { values: [body.input] }, { trace: traceOf(req) });
+    return reply.type(JSON_TYPE).send(answerJson(answer!));
   });
 
   app.post<{ Params: { app: string } }>('/:app/update', async (req) => {

@@ -17,11 +17,16 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import Fastify, { type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ResolvedConfig } from '../config.ts';
 import { ServingError, type ErrorCode } from '../errors.ts';
 import { MAX_JSON_DEPTH, checkDepth } from '../registry/input-types.ts';
 import { HTTP_STATUS } from './status.ts';
+import { errorFields, messageLog, silentLogger, type Logger } from '../observability/log.ts';
+import { requestIdOf } from './request-id.ts';
+import { answerLog, logRequests } from './request-log.ts';
+import { traceRequests } from './trace-hooks.ts';
+import type { Tracing } from '../observability/tracing.ts';
 
 export interface HttpTimeouts {
   /** The whole request (headers and body) must arrive within this (0 = no limit). */
@@ -34,16 +39,22 @@ export interface HttpTimeouts {
 
 export interface HttpOptions {
   bodyLimitBytes: number;
+  /** Request log and request ids (request-log.ts). */
+  logger?: Logger;
+  /** For deep code that logs a line (the V2 frontend's internal errors). */
   log?: (msg: string) => void;
   /** PEM certificate chain and key: the API is served over HTTPS. */
   tls?: { cert: Buffer; key: Buffer };
   timeouts?: HttpTimeouts;
+  /** A server span per request, `req.trace` for the routes, `traceparent` on answers (trace-hooks.ts). */
+  tracing?: Tracing;
 }
 
 /** The HTTP options from the resolved config; reads the TLS files, with a one-line error when they are unusable. */
-export function httpOptions(config: ResolvedConfig, log?: (msg: string) => void): HttpOptions {
+export function httpOptions(config: ResolvedConfig, logger?: Logger): HttpOptions {
+  const log = logger && messageLog(logger, 'error');
   const timeouts = { requestMs: config.requestTimeoutMs, headersMs: config.headersTimeoutMs, keepAliveMs: config.keepAliveTimeoutMs };
-  return { bodyLimitBytes: config.bodyLimitBytes, log, timeouts, tls: readTls(config.tlsCert, config.tlsKey) };
+  return { bodyLimitBytes: config.bodyLimitBytes, logger, log, timeouts, tls: readTls(config.tlsCert, config.tlsKey) };
 }
 
 export function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } | undefined {
@@ -77,18 +88,23 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   // (30 s by default, which would let a slow client overstay by that much).
   const headersMs = t.requestMs > 0 && (t.headersMs === 0 || t.headersMs > t.requestMs) ? t.requestMs : t.headersMs;
   const shortest = Math.min(...[t.requestMs, headersMs].filter((ms) => ms > 0), 4000);
+  const answered = answerLog(opts.logger ?? silentLogger);
   const serverOptions = { requestTimeout: t.requestMs, headersTimeout: headersMs, connectionsCheckingInterval: Math.max(50, Math.floor(shortest / 4)) };
   const app = Fastify({
     bodyLimit: opts.bodyLimitBytes, logger: false, return503OnClosing: true, forceCloseConnections: true,
+    // The client's x-request-id when sane, else a fresh one (request-id.ts); fastify's own logger stays off (request-log.ts logs).
+    genReqId: requestIdOf,
     requestTimeout: t.requestMs, keepAliveTimeout: t.keepAliveMs,
     // No socket inactivity timeout: a socket is rightly silent while a long query or deploy runs.
     connectionTimeout: 0,
     ...(opts.tls ? { https: { ...serverOptions, ...opts.tls } } : { http: serverOptions }),
     clientErrorHandler: answerClientError,
     // Errors fastify raises before routing (a URL that does not decode, a bad header) get our shape too.
-    frameworkErrors: (err: FastifyError, _req: unknown, reply: FastifyReply) => {
-      const code = fastifyCode(err);
-      return sendError(reply, code === 'INTERNAL' ? 'INVALID_INPUT' : code, err.message);
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const code = fastifyCode(err) === 'INTERNAL' ? 'INVALID_INPUT' : fastifyCode(err);
+      // No hooks run for these answers: the request id and the log record are added here.
+      answered(req, reply.code(HTTP_STATUS[code]), JSON.stringify({ error: code, cause: err.message }));
+      return sendError(reply, code, err.message);
     },
     // An HTTPS server is an http.Server to everything here, so both are typed as the default instance.
   } as FastifyHttpOptions<Server>);
@@ -109,6 +125,8 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     res.once('close', () => { if (responses.get(req.socket) === res) responses.delete(req.socket); });
   });
 
+  traceRequests(app, opts.tracing);
+  logRequests(app, answered);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => readJson(payload as IncomingMessage, opts.bodyLimitBytes, done));
   const drainLimit = drainBytes(opts.bodyLimitBytes);
@@ -116,10 +134,10 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     if (!req.raw.complete && !(await discardRest(req.raw, drainLimit)) && !reply.raw.headersSent) reply.header('connection', 'close');
     return payload;
   });
-  app.setErrorHandler((err: FastifyError | ServingError, _req, reply) => {
+  app.setErrorHandler((err: FastifyError | ServingError, req, reply) => {
     if (err instanceof ServingError) return sendError(reply, err.code, err.message);
     const code = fastifyCode(err);
-    if (code === 'INTERNAL') opts.log?.(`internal error: ${err.stack ?? err.message}`);
+    if (code === 'INTERNAL') opts.logger?.error({ reqId: req.id, ...errorFields(err, true) }, 'internal error');
     return sendError(reply, code, code === 'INTERNAL' ? 'internal error' : err.message);
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 'ROUTE_NOT_FOUND', `no route for ${req.method} ${req.url.slice(0, 200)}`));

@@ -7,13 +7,12 @@
  *   GET  /v2/models/{m}[/versions/{v}]/ready   200 {name, ready: true}; 503 when no replica runs
  *   POST /v2/models/{m}[/versions/{v}]/infer   inference (JSON, or JSON + binary tensor data)
  *
- * `{m}` names an application first, else a model. Inference goes through an application (its
- * SLO, default output and selection policy, processor.predict); `/versions/{v}` pins the version
- * of its model as the Clipper API's `version` does. A model that is not an application answers
- * metadata and readiness, but inference on it is a 400 that names the applications it is
- * linked to: models are queried through an application (which also keeps application keys
- * meaningful). What names mean, readiness, metadata and inference: v2-service.ts (shared with the
- * gRPC transport); tensor ↔ input mapping: v2-inputs.ts.
+ * `{m}` names an application first, else a model. Through an application, inference has its
+ * SLO, default output and selection policy; `/versions/{v}` pins the version of its model as the
+ * Clipper API's `version` does. On a model directly, it runs on the current (or pinned) version
+ * within the model SLO (`--model-slo-ms`), and a failure is an error, as there is no default
+ * output. What names mean, readiness, metadata and inference: v2-service.ts (shared with the gRPC
+ * transport); tensor ↔ input mapping: v2-inputs.ts.
  *
  * Everything under /v2 is its own fastify context: its body parser keeps the raw body (JSON or
  * JSON + binary tail, under any content type, within the server's body limit) and its errors are
@@ -22,7 +21,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { isServingError } from '../errors.ts';
-import type { QueryProcessor } from '../query/query-processor.ts';
+import type { InferTrace, QueryProcessor } from '../query/query-processor.ts';
+import { traceOf } from './clipper-answers.ts';
 import { MAX_JSON_DEPTH, checkDepth } from '../registry/input-types.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import { encodeInferResponse, HEADER_LENGTH_HEADER, splitBody } from '../v2/binary.ts';
@@ -62,8 +62,8 @@ export function registerV2(app: FastifyInstance, processor: QueryProcessor, regi
     v2.get<P>('/models/:m/versions/:v', async (req) => service.metadata(req.params.m, req.params.v));
     v2.get<P>('/models/:m/ready', async (req) => ready(req.params.m, undefined));
     v2.get<P>('/models/:m/versions/:v/ready', async (req) => ready(req.params.m, req.params.v));
-    v2.post<P>('/models/:m/infer', async (req, reply) => infer(req.body, req.headers[HEADER_LENGTH_HEADER], reply, req.params.m, undefined));
-    v2.post<P>('/models/:m/versions/:v/infer', async (req, reply) => infer(req.body, req.headers[HEADER_LENGTH_HEADER], reply, req.params.m, req.params.v));
+    v2.post<P>('/models/:m/infer', async (req, reply) => infer(req.body, req.headers[HEADER_LENGTH_HEADER], reply, req.params.m, undefined, traceOf(req)));
+    v2.post<P>('/models/:m/versions/:v/infer', async (req, reply) => infer(req.body, req.headers[HEADER_LENGTH_HEADER], reply, req.params.m, req.params.v, traceOf(req)));
   }, { prefix: '/v2' });
 
   function ready(name: string, version: string | undefined): { name: string; ready: boolean } {
@@ -72,14 +72,14 @@ export function registerV2(app: FastifyInstance, processor: QueryProcessor, regi
     return { name, ready: true };
   }
 
-  async function infer(body: unknown, headerLength: string | string[] | undefined, reply: FastifyReply, name: string, version: string | undefined): Promise<FastifyReply> {
+  async function infer(body: unknown, headerLength: string | string[] | undefined, reply: FastifyReply, name: string, version: string | undefined, trace: InferTrace | undefined): Promise<FastifyReply> {
     if (!Buffer.isBuffer(body) || body.length === 0) throw badRequest('the inference request has no body');
     const { json, binary } = splitBody(body, headerLength);
     const parsed = parseJsonBody(json);
     // parseInferRequest walks nested data recursively: bound the nesting first (iteratively).
     checkDepth(parsed, 'request body', MAX_JSON_DEPTH + 4);
     const request = parseInferRequest(parsed, binary);
-    const resp = await service.infer(name, version, request);
+    const resp = await service.infer(name, version, request, trace);
     const enc = encodeInferResponse(resp, request);
     if (enc.headerLength !== undefined) reply.header('inference-header-content-length', String(enc.headerLength));
     return reply.type(enc.contentType).send(enc.body);

@@ -17,7 +17,8 @@
 import { isUtf8 } from 'node:buffer';
 import { checkDepth, type InputType } from '../registry/input-types.ts';
 import { badRequest } from '../v2/errors.ts';
-import type { Datatype } from '../v2/datatypes.ts';
+import { DATATYPE_INFO, type Datatype } from '../v2/datatypes.ts';
+import type { ModelOutput } from '../query/output.ts';
 import { createTensor, splitBatch, tensorsToRecords, tensorValues, type Tensor } from '../v2/tensor.ts';
 
 const FLOAT_TYPES: ReadonlySet<Datatype> = new Set(['FP16', 'BF16', 'FP32', 'FP64']);
@@ -111,6 +112,50 @@ export function tensorsToInputs(inputs: readonly Tensor[], app: string, type: In
     }
     return values;
   });
+}
+
+/** The datatype whose elements are exactly an input type's bytes on the RPC. */
+const EXACT: Partial<Record<InputType, Datatype>> = { floats: 'FP32', doubles: 'FP64', ints: 'INT32' };
+
+/**
+ * The fast path: one numeric tensor of [n, ...] whose datatype is exactly the input type's
+ * element (FP32 for floats, FP64 for doubles, INT32 for ints) is cut into n encoded inputs that
+ * are views of its bytes, with no JS values in between. Undefined when the path does not apply.
+ */
+export function tensorToEncodedInputs(inputs: readonly Tensor[], type: InputType, asRecords: boolean, maxInputs: number): Buffer[] | undefined {
+  const t = inputs[0];
+  if (inputs.length !== 1 || asRecords || !t || EXACT[type] !== t.datatype || t.shape.length < 2) return undefined;
+  const n = t.shape[0]!;
+  if (n === 0 || n > maxInputs) return undefined; // the general path words the error
+  const data = t.data as Float32Array | Float64Array | Int32Array;
+  if (data instanceof Float32Array || data instanceof Float64Array) {
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return undefined;
+  }
+  const rowBytes = data.byteLength / n;
+  const out: Buffer[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = Buffer.from(data.buffer, data.byteOffset + i * rowBytes, rowBytes);
+  return out;
+}
+
+/**
+ * One output tensor from the outputs (one per input, in order). Typed tensors of one datatype and
+ * shape (the `tensors` RPC extension) are stacked as they are: [n, ...shape].
+ */
+export function modelOutputsToTensor(name: string, outputs: readonly ModelOutput[]): Tensor {
+  const first = outputs[0]?.tensor;
+  if (first && outputs.every((o) => o.tensor && o.tensor.datatype === first.datatype && sameShape(o.tensor.shape, first.shape))) {
+    const info = DATATYPE_INFO[first.datatype];
+    const per = first.data.length;
+    const bytes = new Uint8Array(per * outputs.length);
+    outputs.forEach((o, i) => bytes.set(o.tensor!.data, i * per));
+    const Ctor = info.array!;
+    return createTensor(name, first.datatype, [outputs.length, ...first.shape], new Ctor(bytes.buffer, 0, bytes.length / info.byteSize));
+  }
+  return outputsToTensor(name, outputs.map((o) => o.value));
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** One output tensor from the applications's outputs (one per input, in order). */

@@ -9,7 +9,7 @@
  * them to its own status (v2Status / grpcCode in ../v2/errors.ts).
  */
 import { readFileSync } from 'node:fs';
-import type { QueryProcessor } from '../query/query-processor.ts';
+import type { InferTrace, QueryProcessor } from '../query/query-processor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import type { Application } from '../registry/types.ts';
 import { V2Error, badRequest } from '../v2/errors.ts';
@@ -17,8 +17,10 @@ import {
   buildInferResponse, modelMetadata, serverMetadata, unknownModel,
   type InferRequest, type InferResponse, type ModelMetadata, type ServerMetadata,
 } from '../v2/request.ts';
+import { onnxTensors } from './onnx-metadata.ts';
 import { HTTP_STATUS } from './status.ts';
-import { inputMetadata, outputsToTensor, tensorsToInputs } from './v2-inputs.ts';
+import { inputMetadata, modelOutputsToTensor, tensorToEncodedInputs, tensorsToInputs } from './v2-inputs.ts';
+import type { ModelOutput } from '../query/output.ts';
 
 export const V2_SERVER_NAME = 'clipper-ts';
 
@@ -50,8 +52,11 @@ export interface V2Service {
   metadata(name: string, version: string | undefined): ModelMetadata;
   /** Throws 404 for an unknown name or version; otherwise whether a replica serves it. */
   readiness(name: string, version: string | undefined): Readiness;
-  /** One inference through the application `name` (its SLO, default output and policy). */
-  infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResponse>;
+  /**
+   * One inference: through the application `name` (its SLO, default output and policy), or, when
+   * no application has that name, on the model `name` directly (the model SLO, no default output).
+   */
+  infer(name: string, version: string | undefined, request: InferRequest, trace?: InferTrace): Promise<InferResponse>;
 }
 
 export function createV2Service(processor: QueryProcessor, registry: RegistryService, opts: V2ServiceOptions): V2Service {
@@ -79,6 +84,9 @@ export function createV2Service(processor: QueryProcessor, registry: RegistrySer
       return modelMetadata({ name, versions, platform: 'clipper-application', inputs: [inputMetadata(r.app.inputType)] });
     }
     const v = registry.getVersion(r.model!, r.version ?? versions[versions.length - 1]!);
+    // An ONNX model describes its own tensors; other runtimes are described by their input type.
+    const onnx = v && onnxTensors(v, registry);
+    if (onnx) return modelMetadata({ name, versions, platform: 'clipper-onnx', inputs: onnx.inputs, outputs: onnx.outputs });
     return modelMetadata({ name, versions, platform: v ? `clipper-${v.runtime}` : 'clipper', inputs: v ? [inputMetadata(v.inputType)] : [] });
   }
 
@@ -91,44 +99,43 @@ export function createV2Service(processor: QueryProcessor, registry: RegistrySer
     return { ready: true };
   }
 
-  async function infer(name: string, version: string | undefined, request: InferRequest): Promise<InferResponse> {
+  async function infer(name: string, version: string | undefined, request: InferRequest, trace?: InferTrace): Promise<InferResponse> {
     const a = registry.getApp(name);
-    if (!a) {
-      if (!registry.hasModel(name)) throw unknownModel(name, version);
-      const apps = registry.listApps().filter((x) => registry.linkedModels(x.name).includes(name)).map((x) => x.name);
-      throw badRequest(`'${name}' is a model, not an application: V2 inference goes through an application (its latency objective, default output and policy); `
-        + (apps.length ? `send to /v2/models/{app}/infer with one of ${apps.join(', ')}` : 'link it to an application and send to /v2/models/{app}/infer'));
-    }
+    if (!a && !registry.hasModel(name)) throw unknownModel(name, version);
     if (version !== undefined) resolveVersion(name, version);
+    const inputType = a ? a.inputType : registry.requireVersion(name, version).inputType;
     if (request.outputs !== undefined && request.outputs.length > 1) {
-      throw badRequest(`application '${name}' has one output; the request asks for ${request.outputs.length}`);
+      throw badRequest(`'${name}' has one output; the request asks for ${request.outputs.length}`);
     }
     const outputName = request.outputs?.[0]?.name ?? 'output';
 
-    const inputs = tensorsToInputs(request.inputs, name, a.inputType, request.parameters?.content_type === 'pd', opts.maxInputs);
-    const answers = await processor.predict({ app: name, inputs, version });
+    const asRecords = request.parameters?.content_type === 'pd';
+    const encoded = tensorToEncodedInputs(request.inputs, inputType, asRecords, opts.maxInputs);
+    const inputs = encoded ? { encoded } : { values: tensorsToInputs(request.inputs, name, inputType, asRecords, opts.maxInputs) };
+    const target = a ? { app: name, version } : { model: name, version };
+    const answers = await processor.infer(target, inputs, { trace });
 
-    const outputs: unknown[] = [];
+    const outputs: ModelOutput[] = [];
     const defaults: number[] = [];
     let explanation: string | undefined;
     const used = new Set<string>();
     for (let i = 0; i < answers.length; i++) {
       const p = answers[i]!;
       if ('error' in p) {
-        const status = HTTP_STATUS[p.error as keyof typeof HTTP_STATUS] ?? 400;
-        throw new V2Error(status, `input ${i}: ${p.cause ?? p.error}`);
+        const status = HTTP_STATUS[p.error] ?? 400;
+        throw new V2Error(status, answers.length === 1 ? (p.cause ?? p.error) : `input ${i}: ${p.cause ?? p.error}`);
       }
       outputs.push(p.output);
       for (const m of p.models) used.add(m);
-      if (p.default) {
+      if (p.isDefault) {
         defaults.push(i);
-        explanation ??= p.default_explanation;
+        explanation ??= p.explanation;
       }
     }
     const only = used.size === 1 ? [...used][0]! : undefined;
     const modelVersion = version ?? (only === undefined ? undefined : only.slice(only.indexOf(':') + 1));
     const parameters = defaults.length ? { default: defaults, default_explanation: explanation ?? '' } : undefined;
-    return buildInferResponse({ modelName: name, modelVersion, id: request.id, parameters, outputs: [outputsToTensor(outputName, outputs)] });
+    return buildInferResponse({ modelName: name, modelVersion, id: request.id, parameters, outputs: [modelOutputsToTensor(outputName, outputs)] });
   }
 
   return {

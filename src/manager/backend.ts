@@ -51,6 +51,8 @@ export interface ReplicaHandle {
   readonly exited: Promise<ExitInfo>;
   readonly enforcement: Enforcement;
   readonly machine: string;
+  /** What names it outside, for the server log only (the API never shows it): its pid, or its container's id. */
+  readonly ref?: { pid: number } | { container: string };
   /** SIGTERM (docker stop), then SIGKILL after graceMs; resolves when it has exited. */
   stop(graceMs: number): Promise<void>;
   /** SIGKILL now. */

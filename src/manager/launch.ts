@@ -9,13 +9,14 @@ import type { ResourceLimits } from './container-manager.ts';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = join(SRC, '..');
-const TSX = import.meta.resolve('tsx');
+/** Loads the TypeScript sources of the node runtimes (src/loader/hooks.mjs). */
+export const TS_LOADER = new URL('../loader/register.mjs', import.meta.url).href;
 export const PYTHON = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
 
 export interface LaunchSpec { command: string; args: string[]; env: Record<string, string>; cwd: string }
 
 function nodeEntry(file: string): Pick<LaunchSpec, 'command' | 'args'> {
-  return { command: process.execPath, args: ['--import', TSX, join(SRC, file)] };
+  return { command: process.execPath, args: ['--import', TS_LOADER, join(SRC, file)] };
 }
 
 /**

@@ -96,6 +96,7 @@ export class ProcessBackend implements ReplicaBackend {
       exited,
       enforcement,
       machine: this.machineName,
+      ref: pid === undefined ? undefined : { pid },
       kill: () => { child.kill('SIGKILL'); },
       stop: async (graceMs) => {
         if (child.exitCode !== null || child.signalCode !== null) return;

@@ -7,9 +7,11 @@
  *     `onDemandIdleMs` without queries.
  * Once per tick it samples the measurements, runs the autoscaler (autoscale-policy.ts) for every
  * model that has it on, and re-applies every model's targets, so a missed event heals by itself.
+ * Each scaling decision that changes a count is logged ('autoscaler scaled', docs/observability.md).
  */
 import { systemClock, unrefTimer, type Clock, type TimerHandle } from '../clock.ts';
 import type { Measurements } from '../measure/measurements.ts';
+import { errorFields, silentLogger, type Logger } from '../observability/log.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import { versionKey, type ModelVersion } from '../registry/types.ts';
 import { decideReplicas, resolveAutoscaleSettings, type AutoscaleDecision, type AutoscaleSettings } from './autoscale-policy.ts';
@@ -20,7 +22,7 @@ export interface ControllerOptions {
   onDemandIdleMs: number;
   tickMs: number;
   clock?: Clock;
-  log?: (msg: string) => void;
+  logger?: Logger;
   /** In a cluster, only the frontend holding the leader lease decides and applies (default: always). */
   leads?: () => boolean;
   /** The lease's fencing token, sent with the autoscaler's writes so a deposed leader's are refused. */
@@ -43,6 +45,7 @@ const MAX_EVENTS = 200;
 
 export class ReplicaController {
   private readonly clock: Clock;
+  private readonly log: Logger;
   private readonly autoTarget = new Map<string, { count: number; changedAt: number }>();
   private readonly lastDecision = new Map<string, AutoscaleDecision & { at: string }>();
   /** Per model, versions that were current before, most recent first. */
@@ -60,6 +63,7 @@ export class ReplicaController {
     private readonly opts: ControllerOptions,
   ) {
     this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger;
     for (const model of registry.modelNames()) {
       const current = registry.currentVersion(model);
       this.superseded.set(model, registry.versionsOf(model).filter((v) => v.version !== current).sort((a, b) => b.createdAt - a.createdAt).map((v) => v.version));
@@ -215,7 +219,7 @@ export class ReplicaController {
     try {
       return resolveAutoscaleSettings(raw as unknown as AutoscaleSettings);
     } catch (e) {
-      this.opts.log?.(`autoscaling settings of ${model} are invalid, ignored: ${String(e)}`);
+      this.log.warn({ model, ...errorFields(e) }, 'autoscaling settings are invalid: ignored');
       return undefined;
     }
   }
@@ -227,23 +231,24 @@ export class ReplicaController {
     this.autoTarget.set(model, { count, changedAt: this.clock.now() });
     this.eventLog.push({ at: new Date().toISOString(), model, version: current, from: before, to: count, reason: d.reason });
     if (this.eventLog.length > MAX_EVENTS) this.eventLog.shift();
-    this.opts.log?.(`autoscaler: ${model}:${current} ${before} → ${count} (${d.reason})`);
+    this.log.info({ model, version: current, from: before, to: count, reason: d.reason, demand: d.demand }, 'autoscaler scaled');
     // Persisted so a restarted frontend resumes at the same size.
-    this.registry.setReplicas(model, current, count, { byAutoscaler: true, fence: this.opts.fence?.() }).catch((e) => this.opts.log?.(`autoscaler: could not persist ${model}: ${String(e)}`));
+    this.registry.setReplicas(model, current, count, { byAutoscaler: true, fence: this.opts.fence?.() })
+      .catch((e) => this.log.error({ model, version: current, replicas: count, ...errorFields(e) }, 'autoscaler: could not persist the replica count'));
   }
 
   private async applyModel(model: string): Promise<void> {
     try {
       await this.manager.apply(model, this.targets(model));
     } catch (e) {
-      this.opts.log?.(`apply ${model}: ${String(e)}`);
+      this.log.error({ model, ...errorFields(e, true) }, 'applying the replica targets failed');
     }
   }
 
   private schedule(): void {
     if (this.closed) return;
     this.timer = unrefTimer(this.clock.setTimeout(() => {
-      this.ticking = this.tick().catch((e) => this.opts.log?.(`controller tick: ${String(e)}`)).finally(() => {
+      this.ticking = this.tick().catch((e) => this.log.error(errorFields(e, true), 'controller tick failed')).finally(() => {
         this.ticking = undefined;
         this.schedule();
       });

@@ -5,10 +5,14 @@
  * answering (after a backoff from restart-policy.ts), replaces replicas whose artifact or limits
  * changed, enforces memory limits by watchdog where the backend cannot, and adopts or removes
  * replicas an earlier frontend left running.
+ *
+ * Log (docs/observability.md): replica started / restarted / adopted (with its pid or container),
+ * ready, unresponsive, exited (with the reason, and the delay before it restarts).
  */
 import { EventEmitter } from 'node:events';
 import { systemClock, type Clock, type TimerHandle } from '../clock.ts';
 import { ServingError } from '../errors.ts';
+import { errorFields, silentLogger, type Logger } from '../observability/log.ts';
 import { CpuRate } from '../measure/proc.ts';
 import type { MachineUsage, ReplicaUsage } from '../measure/usage.ts';
 import { versionKey, type ModelVersion } from '../registry/types.ts';
@@ -25,7 +29,7 @@ export interface SupervisorOptions {
   startTimeoutMs: number;
   restart?: RestartPolicyConfig;
   clock?: Clock;
-  log?: (msg: string) => void;
+  logger?: Logger;
   /** Where this machine finds the version's artifact (a shared store may have to fetch it first). */
   localArtifact?: (v: ModelVersion) => Promise<string>;
 }
@@ -43,6 +47,8 @@ interface Slot {
   /** Bumped on every start, so a late callback of an earlier run is ignored. */
   generation: number;
   startedAtMono: number;
+  /** Set when the backoff timer relaunches it, so its start is logged as a restart. */
+  restarting: boolean;
 }
 
 const LIVE: ReadonlySet<ReplicaState> = new Set(['STARTING', 'READY', 'UNRESPONSIVE', 'BACKOFF']);
@@ -52,6 +58,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
   private readonly waiters = new Set<() => void>();
   private readonly cpu = new CpuRate();
   private readonly clock: Clock;
+  private readonly log: Logger;
   private closing = false;
   /** Starts still in the backend: close() waits for them, so no replica is created after it returns. */
   private readonly pendingStarts = new Set<Promise<unknown>>();
@@ -59,6 +66,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
   constructor(private readonly backendImpl: ReplicaBackend, private readonly opts: SupervisorOptions) {
     super();
     this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger;
   }
 
   get backend(): string { return this.backendImpl.kind; }
@@ -72,11 +80,10 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
       const wanted = target && index < target.replicas && !this.slots.has(d.replicaId)
         && d.fingerprint === fingerprint({ version: target.version, limits: limitsOf(target.version) });
       if (!wanted) {
-        this.log(`removing replica ${d.replicaId} left by an earlier run`);
-        await d.remove().catch((e) => this.log(`could not remove ${d.replicaId}: ${String(e)}`));
+        this.log.info({ replica: d.replicaId, model: d.modelName, version: d.modelVersion }, 'removing a replica left by an earlier run');
+        await d.remove().catch((e) => this.log.warn({ replica: d.replicaId, ...errorFields(e) }, 'could not remove a replica left by an earlier run'));
         continue;
       }
-      this.log(`adopting replica ${d.replicaId} left by an earlier run`);
       const slot = this.newSlot(d.replicaId, target.version);
       this.slots.set(d.replicaId, slot);
       this.attach(slot, d.adopt());
@@ -121,6 +128,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
       : this.slotsOf(name, version).filter((x) => x.info.state === 'STARTING').sort((a, b) => a.startedAtMono - b.startedAtMono)[0];
     if (!s || s.info.state !== 'STARTING') return undefined;
     s.info.state = 'READY';
+    this.log.info({ ...where(s.info), startupMs: Math.round(this.clock.now() - s.startedAtMono) }, 'replica ready');
     this.clearTimer(s);
     this.notify();
     return s.info.replicaId;
@@ -129,7 +137,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
   markUnresponsive(id: string, reason: string): void {
     const s = this.slots.get(id);
     if (!s || (s.info.state !== 'READY' && s.info.state !== 'STARTING')) return;
-    this.log(`replica ${id} is unresponsive (${reason}); killing it`);
+    this.log.warn({ ...where(s.info), reason }, 'replica unresponsive: killing it');
     s.info.state = 'UNRESPONSIVE';
     void this.end(s, `unresponsive: ${reason}`, true);
   }
@@ -219,6 +227,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
         startedAt: undefined, lastExit: undefined, limits: limitsOf(v), enforcement: { cpu: 'none set', memory: 'none set' },
       },
       version: v, handle: undefined, fingerprint: '', backoff: INITIAL_BACKOFF, timer: undefined, ending: undefined, generation: 0, startedAtMono: 0,
+      restarting: false,
     };
   }
 
@@ -249,7 +258,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
         if (slot.generation !== gen) return;
         this.onExit(slot, gen, { reason: `could not start: ${e instanceof Error ? e.message : String(e)}`, oom: false, cause: 'crashed' });
       },
-    ).catch((e) => this.log(`replica ${slot.info.replicaId}: could not stop after an abandoned start: ${String(e)}`))
+    ).catch((e) => this.log.warn({ replica: slot.info.replicaId, ...errorFields(e) }, 'could not stop a replica after an abandoned start'))
       .finally(() => this.pendingStarts.delete(pending));
     this.pendingStarts.add(pending);
   }
@@ -260,7 +269,12 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     slot.handle = h;
     slot.info.machine = h.machine;
     slot.info.enforcement = { ...h.enforcement };
-    if (slot.info.state === 'STOPPED') {
+    const adopted = slot.info.state === 'STOPPED';
+    const ref = h.ref && ('pid' in h.ref ? { replicaPid: h.ref.pid } : h.ref); // `pid` is the server's own
+    this.log.info({ ...where(slot.info), machine: h.machine, ...ref, restarts: slot.info.restarts },
+      adopted ? 'replica adopted' : slot.restarting ? 'replica restarted' : 'replica started');
+    slot.restarting = false;
+    if (adopted) {
       // Adopted: it will re-register over RPC.
       slot.info.state = 'STARTING';
       slot.info.startedAt = Date.now();
@@ -286,6 +300,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     slot.ending = undefined;
     if ((ending && !ending.restart) || this.closing) {
       info.state = 'STOPPED';
+      this.log.info({ ...where(info), reason, cause }, 'replica exited');
       this.emit('replica-exit', info.replicaId, reason, cause);
       this.notify();
       return;
@@ -295,11 +310,13 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     slot.backoff = next.state;
     info.state = 'BACKOFF';
     info.restarts++;
+    this.log.warn({ ...where(info), reason, cause, upMs: Math.round(upFor), restarts: info.restarts, restartInMs: next.delayMs }, 'replica exited');
     this.emit('replica-exit', info.replicaId, reason, cause);
-    this.log(`replica ${info.replicaId}: ${reason}; restarting in ${next.delayMs} ms`);
     this.notify();
     this.setTimer(slot, next.delayMs, () => {
-      if (info.state === 'BACKOFF' && slot.generation === gen) this.launch(slot, slot.version);
+      if (info.state !== 'BACKOFF' || slot.generation !== gen) return;
+      slot.restarting = true;
+      this.launch(slot, slot.version);
     });
   }
 
@@ -327,7 +344,7 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
     const limit = s.info.limits.memoryMb * 1024 * 1024;
     if (limit <= 0 || !s.info.enforcement.memory.startsWith('watchdog') || rssBytes <= limit || s.ending) return;
     const reason = `out of memory: resident ${mib(rssBytes)} MiB over the limit of ${s.info.limits.memoryMb} MiB (killed by the watchdog)`;
-    this.log(`replica ${s.info.replicaId}: ${reason}`);
+    this.log.warn({ ...where(s.info), rssBytes, limitMb: s.info.limits.memoryMb }, 'replica over its memory limit: killing it');
     s.ending = { reason, restart: true, cause: 'killed' };
     this.emit('replica-stopping', s.info.replicaId);
     s.handle?.kill();
@@ -367,10 +384,11 @@ export class Supervisor extends EventEmitter<ContainerManagerEvents> implements 
       this.waiters.add(check);
     });
   }
+}
 
-  private log(msg: string): void {
-    this.opts.log?.(msg);
-  }
+/** The fields that say which replica a record is about. */
+function where(info: ReplicaInfo): { replica: string; model: string; version: string } {
+  return { replica: info.replicaId, model: info.modelName, version: info.modelVersion };
 }
 
 export function limitsOf(v: ModelVersion): ResourceLimits {

@@ -8,9 +8,22 @@ import type { VersionQueue } from './batching/version-queue.ts';
 import { PredictionCache } from './cache/prediction-cache.ts';
 import type { ModelMetrics } from './metrics.ts';
 import type { Quarantine } from './quarantine.ts';
-import type { Task, TaskResult } from './task.ts';
+import type { Task, TaskResult, TaskTrace } from './task.ts';
+
+/** What a request's trace learns from here: a cache hit, or a task for each input queued. */
+export interface FlightTrace {
+  task(model: string): TaskTrace | undefined;
+  cacheHit(model: string): void;
+}
 
 type Listener = (r: TaskResult) => void;
+
+/** When the input's query gives up, and what a batch carrying it may take (see Task). */
+export interface Timing {
+  deadline: number;
+  now: number;
+  budgetMs: number;
+}
 
 /** One model call shared by identical inputs in flight; abandoned when nobody waits any more. */
 interface Flight {
@@ -29,7 +42,8 @@ export class InputFlights {
    * Answers one input, or queues it and calls `done` with its answer. Returns how to stop waiting
    * (undefined when answered at once). Throws what the queue throws (QUEUE_FULL, OVERLOADED).
    */
-  submit(q: VersionQueue, mm: Pick<ModelMetrics, 'cacheHits' | 'cacheMisses'>, input: Buffer, deadline: number, now: number, done: Listener): (() => void) | undefined {
+  submit(q: VersionQueue, mm: Pick<ModelMetrics, 'cacheHits' | 'cacheMisses'>, input: Buffer, t: Timing, trace: FlightTrace | undefined, done: Listener): (() => void) | undefined {
+    const { deadline, now, budgetMs } = t;
     const held = this.quarantine.check(q.key, input);
     if (held) {
       done({ ok: false, code: 'QUARANTINED', error: `quarantined: ${held}` });
@@ -40,7 +54,7 @@ export class InputFlights {
       if (!r.ok && r.code === 'QUARANTINED') quarantine.add(q.key, input, r.error);
     };
     if (!this.cache.enabled) {
-      const task: Task = { input, deadline, enqueuedAt: now, attempts: 0, abandoned: false, done: (r) => { judged(r); done(r); } };
+      const task: Task = { input, deadline, enqueuedAt: now, budgetMs, attempts: 0, abandoned: false, trace: trace?.task(q.key), done: (r) => { judged(r); done(r); } };
       q.enqueue(task);
       return () => { task.abandoned = true; };
     }
@@ -48,7 +62,8 @@ export class InputFlights {
     const hit = this.cache.get(key, q.key, input);
     if (hit) {
       mm.cacheHits.inc();
-      done({ ok: true, value: hit.value });
+      trace?.cacheHit(q.key);
+      done({ ok: true, output: hit });
       return undefined;
     }
     mm.cacheMisses.inc();
@@ -56,6 +71,7 @@ export class InputFlights {
     if (twin && twin.input.equals(input)) {
       twin.listeners.add(done);
       twin.task.deadline = Math.max(twin.task.deadline, deadline);
+      twin.task.budgetMs = Math.min(twin.task.budgetMs ?? budgetMs, budgetMs);
       return () => twin.leave(done);
     }
     const flights = this.flights;
@@ -64,10 +80,10 @@ export class InputFlights {
       input,
       listeners: new Set([done]),
       task: {
-        input, deadline, enqueuedAt: now, attempts: 0, abandoned: false,
+        input, deadline, enqueuedAt: now, budgetMs, attempts: 0, abandoned: false, trace: trace?.task(q.key),
         done: (r) => {
           if (flights.get(key) === flight) flights.delete(key);
-          if (r.ok && r.text !== undefined) cache.put(key, q.key, input, r.text);
+          if (r.ok) cache.put(key, q.key, input, r.output);
           judged(r);
           for (const l of flight.listeners) l(r);
         },

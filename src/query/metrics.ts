@@ -1,5 +1,14 @@
-/** Prometheus metrics of the query path, in one registry served at GET /metrics. */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+/**
+ * Prometheus metrics of the query path, in one registry served at GET /metrics.
+ *
+ * The per-model inference metrics are shaped as Triton's (`nv_inference_*`): success and failure
+ * counts per request, inputs and batches executed, and request, queue and compute durations, per
+ * model and version — as Prometheus-conventional names (`_total` counters, histograms in seconds)
+ * so that `promtool check metrics` passes. The mapping is in docs/observability.md.
+ * Counters and histograms are hot-metrics.ts's (an update is an addition); gauges are prom-client's.
+ */
+import { Gauge, Registry } from 'prom-client';
+import { HotCounter as Counter, HotHistogram as Histogram } from './hot-metrics.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
@@ -9,10 +18,15 @@ export class QueryMetrics {
   readonly appRequests = new Counter({ name: 'clipper_app_requests_total', help: 'Predictions asked of an application (one per input)', labelNames: ['app'], registers: [this.registry] });
   readonly appDefaults = new Counter({ name: 'clipper_app_default_outputs_total', help: 'Answers that were the default output', labelNames: ['app', 'reason'], registers: [this.registry] });
   readonly appLatency = new Histogram({ name: 'clipper_app_latency_seconds', help: 'Request latency per application', labelNames: ['app'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly modelRequests = new Counter({ name: 'clipper_model_requests_total', help: 'Inputs sent to a model version', labelNames: ['model'], registers: [this.registry] });
-  readonly modelErrors = new Counter({ name: 'clipper_model_errors_total', help: 'Inputs a model version failed', labelNames: ['model'], registers: [this.registry] });
-  readonly modelLatency = new Histogram({ name: 'clipper_model_batch_latency_seconds', help: 'Time from sending a batch to its answer', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  readonly queueTime = new Histogram({ name: 'clipper_queue_time_seconds', help: 'Time an input waited in its version queue', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+
+  readonly success = new Counter({ name: 'clipper_inference_request_success_total', help: 'Requests a model version answered (Triton: nv_inference_request_success)', labelNames: ['model', 'version'], registers: [this.registry] });
+  readonly failure = new Counter({ name: 'clipper_inference_request_failure_total', help: 'Requests a model version did not answer, by reason (Triton: nv_inference_request_failure)', labelNames: ['model', 'version', 'reason'], registers: [this.registry] });
+  readonly inferCount = new Counter({ name: 'clipper_inference_count_total', help: 'Inputs sent to a model version, batched or not (Triton: nv_inference_count)', labelNames: ['model', 'version'], registers: [this.registry] });
+  readonly execCount = new Counter({ name: 'clipper_inference_exec_count_total', help: 'Batches a model version executed (Triton: nv_inference_exec_count)', labelNames: ['model', 'version'], registers: [this.registry] });
+  readonly requestDuration = new Histogram({ name: 'clipper_inference_request_duration_seconds', help: 'Time from a request reaching a model version to its answers (Triton: nv_inference_request_duration_us)', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly queueDuration = new Histogram({ name: 'clipper_inference_queue_duration_seconds', help: 'Time an input waited in its version queue (Triton: nv_inference_queue_duration_us)', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly computeDuration = new Histogram({ name: 'clipper_inference_compute_duration_seconds', help: 'Time from sending a batch to a replica to its answer (Triton: nv_inference_compute_infer_duration_us)', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+
   readonly batchSize = new Histogram({ name: 'clipper_batch_size', help: 'Inputs per batch sent to a replica', labelNames: ['model'], buckets: BATCH_BUCKETS, registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'clipper_queue_depth', help: 'Inputs waiting in a version queue', labelNames: ['model'], registers: [this.registry] });
   readonly dropped = new Counter({ name: 'clipper_dropped_total', help: 'Inputs not sent to a model: deadline passed, queue full, shed under overload, or quarantined as a query of death', labelNames: ['model', 'reason'], registers: [this.registry] });
@@ -30,18 +44,30 @@ export function appMetrics(m: QueryMetrics, app: string) {
   };
 }
 
-export function modelMetrics(m: QueryMetrics, model: string) {
+/** `key` is "name:version" (model names cannot hold ':'). */
+export function modelMetrics(m: QueryMetrics, key: string) {
+  const sep = key.indexOf(':');
+  const name = key.slice(0, sep);
+  const version = key.slice(sep + 1);
+  const failures = new Map<string, ReturnType<typeof m.failure.labels>>();
   return {
-    requests: m.modelRequests.labels(model),
-    errors: m.modelErrors.labels(model),
-    latency: m.modelLatency.labels(model),
-    queueTime: m.queueTime.labels(model),
-    batchSize: m.batchSize.labels(model),
-    depth: m.queueDepth.labels(model),
-    cacheHits: m.cacheHits.labels(model),
-    cacheMisses: m.cacheMisses.labels(model),
-    replicas: m.replicas.labels(model),
-    dropped: (reason: string) => m.dropped.labels(model, reason),
+    success: m.success.labels(name, version),
+    failure: (reason: string) => {
+      let c = failures.get(reason);
+      if (!c) failures.set(reason, (c = m.failure.labels(name, version, reason)));
+      return c;
+    },
+    inferCount: m.inferCount.labels(name, version),
+    execCount: m.execCount.labels(name, version),
+    requestDuration: m.requestDuration.labels(name, version),
+    queueDuration: m.queueDuration.labels(name, version),
+    computeDuration: m.computeDuration.labels(name, version),
+    batchSize: m.batchSize.labels(key),
+    depth: m.queueDepth.labels(key),
+    cacheHits: m.cacheHits.labels(key),
+    cacheMisses: m.cacheMisses.labels(key),
+    replicas: m.replicas.labels(key),
+    dropped: (reason: string) => m.dropped.labels(key, reason),
   };
 }
 export type ModelMetrics = ReturnType<typeof modelMetrics>;

@@ -11,10 +11,15 @@
  * Events: 'app-added' (app), 'app-deleted' (name), 'app-changed' (app), 'links-changed' (appName),
  *         'version-added' (v), 'version-deleted' (v), 'current-changed' (modelName, version|undefined),
  *         'version-changed' (v: replicas or resources), 'autoscaling-changed' (modelName)
+ *
+ * Log: each write this frontend makes is logged here once it has applied ('model deployed',
+ * 'current version set', ...; docs/observability.md), with the admin request's id when one asked.
+ * Changes other frontends make arrive as events and are logged by the frontend that made them.
  */
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
-import { errorMessage, ServingError } from '../errors.ts';
+import { ServingError } from '../errors.ts';
+import { errorFields, silentLogger, type Logger } from '../observability/log.ts';
 import type { FeedEvent, FeedSubscription, FencingToken, Store } from '../store/store.ts';
 import { exists, materializeArtifact, packArtifact } from './artifact-blobs.ts';
 import { inspectArtifact, isUnder } from './artifact-source.ts';
@@ -40,8 +45,10 @@ export interface RegistryOptions {
   maxArtifactBytes: number;
   /** `runtime: command` runs a program of the caller's choosing; refused (FORBIDDEN) unless true. */
   allowCommandRuntime: boolean;
-  log: (msg: string) => void;
+  logger?: Logger;
 }
+/** Who asked for a write, for the log: the id of the admin request that made it. */
+export interface ChangeOrigin { reqId?: string }
 /** Checks a copied artifact for its runtime at deploy time; throws ARTIFACT_INVALID saying what is wrong. */
 export type ArtifactCheck = (runtime: Runtime, artifactPath: string, v: NewVersion) => Promise<void>;
 
@@ -54,6 +61,7 @@ export class RegistryService extends EventEmitter {
   private waiters: Array<{ rev: number; done: (e?: Error) => void }> = [];
   /** Artifacts fetched from a shared store into this frontend's directory, by hash. */
   private fetched = new Map<string, Promise<string>>();
+  private readonly log: Logger;
 
   constructor(
     private readonly store: Store,
@@ -63,6 +71,7 @@ export class RegistryService extends EventEmitter {
     private readonly applyTimeoutMs = 10_000,
   ) {
     super();
+    this.log = opts.logger ?? silentLogger;
   }
 
   /** Loads the registry (emitting nothing) and follows the store's feed from there. */
@@ -71,7 +80,7 @@ export class RegistryService extends EventEmitter {
     this.view.reset(s, s.rev);
     await sweepPartialArtifacts(this.opts.artifactDir);
     this.feed?.close();
-    this.feed = this.store.watch(s.rev, (e) => this.onFeed(e), (e) => this.opts.log(`registry change feed: ${errorMessage(e)}`));
+    this.feed = this.store.watch(s.rev, (e) => this.onFeed(e), (e) => this.log.error(errorFields(e), 'registry change feed failed'));
   }
 
   /** Stops following the feed; writes still waiting fail. */
@@ -92,7 +101,12 @@ export class RegistryService extends EventEmitter {
   getVersion(name: string, version: string): ModelVersion | undefined { return this.view.versions.get(versionKey(name, version)); }
   listVersions(): ModelVersion[] { return [...this.view.versions.values()]; }
   versionsOf(name: string): ModelVersion[] { return this.listVersions().filter((v) => v.name === name); }
-  hasModel(name: string): boolean { return this.versionsOf(name).length > 0; }
+  hasModel(name: string): boolean {
+    // On the query path: a model with a current version exists without a scan of every version.
+    if (this.view.current.has(name)) return true;
+    for (const v of this.view.versions.values()) if (v.name === name) return true;
+    return false;
+  }
   modelNames(): string[] { return [...new Set(this.listVersions().map((v) => v.name))]; }
   /** A model's autoscaling settings as stored (the autoscaler validates them), or undefined when it is off. */
   autoscaling(model: string): Record<string, unknown> | undefined { return this.view.autoscale.get(model); }
@@ -111,21 +125,24 @@ export class RegistryService extends EventEmitter {
   }
 
   // ---------- writes ----------
-  async addApp(n: NewApp): Promise<Application> {
+  async addApp(n: NewApp, origin: ChangeOrigin = {}): Promise<Application> {
     if (this.view.apps.has(n.name)) throw new ServingError('ALREADY_EXISTS', `application ${n.name} already exists`);
     const app: Application = { ...n, overloadDefault: n.overloadDefault ?? false, policy: 'single', policyParams: {}, createdAt: Date.now() };
     await this.applied(await this.store.putApp(app).catch((e) => { throw alreadyExists(e, `application ${n.name} already exists`); }));
+    this.log.info({ ...origin, app: n.name, inputType: n.inputType, latencySloMicros: n.latencySloMicros }, 'application created');
     return this.view.apps.get(n.name) ?? app;
   }
 
-  async deleteApp(name: string): Promise<void> {
+  async deleteApp(name: string, origin: ChangeOrigin = {}): Promise<void> {
     this.requireApp(name);
     await this.applied(await this.store.deleteApp(name));
+    this.log.info({ ...origin, app: name }, 'application deleted');
   }
 
   async setAppPolicy(name: string, policy: string, params: Record<string, unknown>): Promise<Application> {
     const app = this.requireApp(name);
     await this.applied(await this.store.updateAppPolicy(name, policy, params));
+    this.log.info({ app: name, policy }, 'selection policy set');
     return this.view.apps.get(name) ?? { ...app, policy, policyParams: params };
   }
 
@@ -136,7 +153,7 @@ export class RegistryService extends EventEmitter {
    * (across frontends, the store's atomic check decides); each copies into its own directory, so a
    * failed one removes only its own files.
    */
-  async addVersion(n: NewVersion): Promise<ModelVersion> {
+  async addVersion(n: NewVersion, origin: ChangeOrigin = {}): Promise<ModelVersion> {
     const key = versionKey(n.name, n.version);
     if (this.view.versions.has(key) || this.pending.has(key)) throw new ServingError('ALREADY_EXISTS', `model ${n.name} version ${n.version} already exists`);
     const sibling = this.versionsOf(n.name)[0] ?? [...this.pending.values()].find((p) => p.name === n.name);
@@ -154,7 +171,11 @@ export class RegistryService extends EventEmitter {
     try {
       const { v, rev } = await this.register(n);
       await this.applied(rev);
-      if (n.runtime === 'command') this.opts.log(`runtime command: registered ${key}, which runs ${JSON.stringify(n.containerName)} (requested by ${n.requestedBy ?? 'this process'})`);
+      this.log.info({ ...origin, model: n.name, version: n.version, runtime: n.runtime, inputType: n.inputType, replicas: n.replicas, artifactHash: v.artifactHash || undefined }, 'model deployed');
+      if (n.runtime === 'command') {
+        this.log.warn({ ...origin, model: n.name, version: n.version, command: n.containerName, requestedBy: n.requestedBy },
+          `runtime command: registered ${key}, which runs ${JSON.stringify(n.containerName)} (requested by ${n.requestedBy ?? 'this process'})`);
+      }
       return this.view.versions.get(key) ?? v;
     } finally {
       this.pending.delete(key);
@@ -214,20 +235,25 @@ export class RegistryService extends EventEmitter {
 
   /** Removes a copy no version uses any more; a failure is logged, not thrown (the registry is already right). */
   private async discard(artifactPath: string): Promise<void> {
-    await removeArtifact(this.opts.artifactDir, artifactPath).catch((e) => this.opts.log(`could not remove ${artifactPath}: ${(e as Error).message}`));
+    await removeArtifact(this.opts.artifactDir, artifactPath).catch((e) => this.log.warn({ path: artifactPath, ...errorFields(e) }, 'could not remove an artifact copy'));
   }
 
-  async setCurrentVersion(name: string, version: string): Promise<void> {
-    this.requireVersion(name, version);
+  async setCurrentVersion(name: string, version: string, origin: ChangeOrigin = {}): Promise<void> {
+    const v = this.requireVersion(name, version);
+    const previous = this.currentVersion(name);
+    const before = previous === undefined ? undefined : this.getVersion(name, previous);
     await this.applied(await this.store.setCurrentVersion(name, version));
+    // A rollback: back to a version older than the one it replaces.
+    this.log.info({ ...origin, model: name, version, previous, rollback: before !== undefined && v.createdAt < before.createdAt }, 'current version set');
   }
 
-  async deleteVersion(name: string, version: string): Promise<void> {
+  async deleteVersion(name: string, version: string, origin: ChangeOrigin = {}): Promise<void> {
     this.requireVersion(name, version);
     const wasCurrent = this.view.current.get(name) === version;
     const others = this.versionsOf(name).filter((o) => o.version !== version).sort((a, b) => b.createdAt - a.createdAt);
     const next = wasCurrent ? others[0]?.version : undefined;
     await this.applied(await this.store.deleteVersion(name, version, next));
+    this.log.info({ ...origin, model: name, version, ...(wasCurrent ? { current: next ?? null } : {}) }, 'model version deleted');
   }
 
   /**
@@ -236,29 +262,33 @@ export class RegistryService extends EventEmitter {
    * leader's fencing token (`fence`): the store refuses the write (FORBIDDEN, see isFenced) once
    * another frontend has taken the lead.
    */
-  async setReplicas(name: string, version: string, replicas: number, opts: { byAutoscaler?: boolean; fence?: FencingToken } = {}): Promise<ModelVersion> {
+  async setReplicas(name: string, version: string, replicas: number, opts: { byAutoscaler?: boolean; fence?: FencingToken } & ChangeOrigin = {}): Promise<ModelVersion> {
     const v = this.requireVersion(name, version);
     const turnsOff = !opts.byAutoscaler && this.view.autoscale.has(name);
     const rev = turnsOff
       ? await this.store.setAutoscaling(name, undefined, { version: v.version, count: replicas }, opts.fence)
       : await this.store.setReplicas(name, v.version, replicas, opts.fence);
     await this.applied(rev);
+    // The autoscaler logs its own decisions (replica-controller.ts).
+    if (!opts.byAutoscaler) this.log.info({ reqId: opts.reqId, model: name, version: v.version, replicas, ...(turnsOff ? { autoscaling: false } : {}) }, 'replicas set');
     return this.getVersion(name, v.version) ?? { ...v, replicas };
   }
 
-  async setResources(name: string, version: string, cpus: number, memoryMb: number): Promise<ModelVersion> {
+  async setResources(name: string, version: string, cpus: number, memoryMb: number, origin: ChangeOrigin = {}): Promise<ModelVersion> {
     const v = this.requireVersion(name, version);
     await this.applied(await this.store.setResources(name, v.version, cpus, memoryMb));
+    this.log.info({ ...origin, model: name, version: v.version, cpus, memoryMb }, 'resources set');
     return this.getVersion(name, v.version) ?? { ...v, cpus, memoryMb };
   }
 
   /** Turns a model's autoscaling on (validated settings) or off (undefined); `fence` as for setReplicas. */
-  async setAutoscaling(model: string, settings: Record<string, unknown> | undefined, opts: { fence?: FencingToken } = {}): Promise<void> {
+  async setAutoscaling(model: string, settings: Record<string, unknown> | undefined, opts: { fence?: FencingToken } & ChangeOrigin = {}): Promise<void> {
     if (!this.hasModel(model)) throw new ServingError('MODEL_NOT_FOUND', `model ${JSON.stringify(model)} does not exist`);
     await this.applied(await this.store.setAutoscaling(model, settings, undefined, opts.fence));
+    this.log.info({ reqId: opts.reqId, model, autoscaling: settings ?? false }, settings ? 'autoscaling on' : 'autoscaling off');
   }
 
-  async linkModels(appName: string, modelNames: string[]): Promise<string[]> {
+  async linkModels(appName: string, modelNames: string[], origin: ChangeOrigin = {}): Promise<string[]> {
     const app = this.requireApp(appName);
     for (const m of modelNames) {
       const v = this.versionsOf(m)[0];
@@ -269,16 +299,18 @@ export class RegistryService extends EventEmitter {
     }
     const next = [...new Set([...this.linkedModels(appName), ...modelNames])];
     await this.applied(await this.store.setLinks(appName, next));
+    this.log.info({ ...origin, app: appName, models: modelNames, linked: this.linkedModels(appName) }, 'models linked');
     return this.linkedModels(appName);
   }
 
-  async unlinkModels(appName: string, modelNames: string[]): Promise<string[]> {
+  async unlinkModels(appName: string, modelNames: string[], origin: ChangeOrigin = {}): Promise<string[]> {
     this.requireApp(appName);
     const linked = this.linkedModels(appName);
     const missing = modelNames.filter((m) => !linked.includes(m));
     if (missing.length) throw new ServingError('MODEL_NOT_FOUND', `model(s) ${missing.join(', ')} are not linked to ${appName}`);
     const next = linked.filter((m) => !modelNames.includes(m));
     await this.applied(await this.store.setLinks(appName, next));
+    this.log.info({ ...origin, app: appName, models: modelNames, linked: this.linkedModels(appName) }, 'models unlinked');
     return this.linkedModels(appName);
   }
 
@@ -291,7 +323,7 @@ export class RegistryService extends EventEmitter {
       batch = e.batch;
     } else {
       batch = { rev: e.snapshot.rev, changes: this.view.diff(e.snapshot) };
-      this.opts.log(`registry: reloaded from the store at revision ${e.snapshot.rev} (${batch.changes.length} change(s) missed)`);
+      this.log.warn({ rev: e.snapshot.rev, missed: batch.changes.length }, `registry: reloaded from the store at revision ${e.snapshot.rev} (${batch.changes.length} change(s) missed)`);
     }
     const events = this.view.apply(batch);
     this.publish(events);
@@ -306,7 +338,7 @@ export class RegistryService extends EventEmitter {
       try {
         this.emit(ev.name, ...ev.args);
       } catch (e) {
-        this.opts.log(`registry: a listener of ${ev.name} failed: ${errorMessage(e)}`);
+        this.log.error({ event: ev.name, ...errorFields(e, true) }, 'a listener of a registry event failed');
       }
     }
   }

@@ -3,9 +3,12 @@
  * the sockets live in router-server.ts (frontend) and runtimes/sdk.ts (container).
  * Identity frames are handled by the socket owners, not here.
  */
+import { DATATYPES, DATATYPE_INFO, type Datatype } from '../v2/datatypes.ts';
+
 export const RPC_VERSION = 3;
 
-export const MessageType = { NewContainer: 0, ContainerContent: 1, Heartbeat: 2, ContentWithStatus: 3 } as const;
+/** `ContentWithStatus` (3) and `Tensors` (4) are our extensions' responses (EXT_STATUS, EXT_TENSORS). */
+export const MessageType = { NewContainer: 0, ContainerContent: 1, Heartbeat: 2, ContentWithStatus: 3, Tensors: 4 } as const;
 /** `Frontends` (3) is our extension's: a heartbeat reply carrying the cluster's frontends (EXT_FRONTENDS). */
 export const HeartbeatType = { KeepAlive: 0, RequestMetadata: 1, ExtensionsAccepted: 2, Frontends: 3 } as const;
 export const RequestType = { Predict: 0 } as const;
@@ -17,6 +20,13 @@ export const EXT_STATUS = 'status';
  * addresses (heartbeat type 3 plus a JSON frame) on registration and whenever membership changes.
  */
 export const EXT_FRONTENDS = 'frontends';
+/**
+ * Responses of message type 4: each output is text or a typed tensor (raw little-endian bytes plus
+ * a datatype and shape given once per batch), with a status per output and the batch's compute time.
+ */
+export const EXT_TENSORS = 'tensors';
+/** The extensions this codec speaks; a frontend accepts those of them a container declares. */
+export const KNOWN_EXTENSIONS: readonly string[] = [EXT_STATUS, EXT_FRONTENDS, EXT_TENSORS];
 
 const EMPTY = Buffer.alloc(0);
 
@@ -39,7 +49,13 @@ function readU64(b: Buffer | undefined, offset: number, what: string): number {
   return Number(b.readBigUInt64LE(offset));
 }
 
-export class RpcDecodeError extends Error {}
+/** A malformed message; `msgId` is set when the response's msg id could be read, so its batch can be failed. */
+export class RpcDecodeError extends Error {
+  constructor(message: string, readonly msgId?: number) {
+    super(message);
+    this.name = 'RpcDecodeError';
+  }
+}
 
 // ---------- frontend → container ----------
 
@@ -60,6 +76,14 @@ export function encodeFrontendsMessage(frontends: string[], self?: string): Buff
   return [EMPTY, u32(RPC_VERSION), u32(MessageType.Heartbeat), u32(HeartbeatType.Frontends), Buffer.from(JSON.stringify(body))];
 }
 
+/**
+ * Heartbeat type 2 with the extensions the frontend accepted, as one JSON frame
+ * `{"accepted": [...]}`. A frontend that predates the frame sends type 2 alone, which means `status`.
+ */
+export function encodeExtensionsAccepted(accepted: readonly string[]): Buffer[] {
+  return [EMPTY, u32(RPC_VERSION), u32(MessageType.Heartbeat), u32(HeartbeatType.ExtensionsAccepted), Buffer.from(JSON.stringify({ accepted }))];
+}
+
 export function encodePredictRequest(msgId: number, inputTypeCode: number, inputs: Buffer[]): Buffer[] {
   const header = Buffer.allocUnsafe(16 + 8 * inputs.length);
   header.writeBigUInt64LE(BigInt(inputTypeCode), 0);
@@ -70,6 +94,8 @@ export function encodePredictRequest(msgId: number, inputTypeCode: number, input
 
 export type FrontendMessage =
   | { kind: 'heartbeat'; heartbeatType: number }
+  /** Heartbeat type 2: the extensions the frontend accepted (`["status"]` when it sent no list). */
+  | { kind: 'accepted'; extensions: string[] }
   | { kind: 'frontends'; frontends: string[]; self: string | undefined }
   | { kind: 'predict'; msgId: Buffer; inputTypeCode: number; inputs: Buffer[] };
 
@@ -82,6 +108,7 @@ export function decodeFrontendMessage(frames: Buffer[]): FrontendMessage {
   if (type === MessageType.Heartbeat) {
     const heartbeatType = readU32(frames[i++], 'heartbeat type');
     if (heartbeatType === HeartbeatType.Frontends) return decodeFrontends(frames[i]);
+    if (heartbeatType === HeartbeatType.ExtensionsAccepted) return decodeAccepted(frames[i]);
     return { kind: 'heartbeat', heartbeatType };
   }
   if (type !== MessageType.ContainerContent) throw new RpcDecodeError(`unexpected message type ${type}`);
@@ -96,6 +123,21 @@ export function decodeFrontendMessage(frames: Buffer[]): FrontendMessage {
   const inputs = frames.slice(i, i + count);
   if (inputs.length !== count) throw new RpcDecodeError(`header announces ${count} inputs, ${inputs.length} frames arrived`);
   return { kind: 'predict', msgId, inputTypeCode, inputs };
+}
+
+function decodeAccepted(frame: Buffer | undefined): FrontendMessage {
+  if (!frame || frame.length === 0) return { kind: 'accepted', extensions: [EXT_STATUS] };
+  let parsed: { accepted?: unknown } | null;
+  try {
+    parsed = JSON.parse(frame.toString()) as typeof parsed;
+  } catch {
+    throw new RpcDecodeError('extensions accepted: the frame is not JSON');
+  }
+  const list = parsed?.accepted;
+  if (!Array.isArray(list) || !list.every((e): e is string => typeof e === 'string')) {
+    throw new RpcDecodeError('extensions accepted: expected {"accepted": [names]}');
+  }
+  return { kind: 'accepted', extensions: list };
 }
 
 function decodeFrontends(frame: Buffer | undefined): FrontendMessage {
@@ -158,14 +200,79 @@ export function encodeRegistration(r: Registration): Buffer[] {
   return frames;
 }
 
-export function encodeResponse(msgId: Buffer, outputs: Buffer[], status?: Uint8Array): Buffer[] {
+function responseHeader(outputs: readonly Buffer[]): Buffer {
   const header = Buffer.allocUnsafe(8 + 8 * outputs.length);
   header.writeBigUInt64LE(BigInt(outputs.length), 0);
   for (let i = 0; i < outputs.length; i++) header.writeBigUInt64LE(BigInt(outputs[i]!.length), 8 + 8 * i);
+  return header;
+}
+
+export function encodeResponse(msgId: Buffer, outputs: Buffer[], status?: Uint8Array): Buffer[] {
+  const header = responseHeader(outputs);
   const type = status ? MessageType.ContentWithStatus : MessageType.ContainerContent;
   const frames = [EMPTY, u32(type), msgId, u64(header.length), header, ...outputs];
   if (status) frames.push(Buffer.from(status));
   return frames;
+}
+
+/** The element types a tensor output may have (BYTES outputs travel as text). */
+export type TensorDatatype = Exclude<Datatype, 'BYTES'>;
+
+/** One tensor output's datatype and shape: one input's output, without the batch dimension. */
+export interface TensorLayout {
+  datatype: TensorDatatype;
+  shape: number[];
+}
+
+/** One output of a `tensors` response. */
+export interface ResponseOutput {
+  ok: boolean;
+  /** UTF-8 text (the error message when !ok), or the tensor's raw little-endian bytes when `tensor` is set. */
+  data: Buffer;
+  /** A tensor output's layout (ignored when !ok). */
+  tensor?: TensorLayout;
+}
+
+/** Most dimensions a tensor output may have. */
+export const MAX_TENSOR_RANK = 32;
+
+/** Bytes a tensor of this layout holds, or NaN when that is beyond exact arithmetic. */
+export function tensorByteLength(t: TensorLayout): number {
+  let n = DATATYPE_INFO[t.datatype].byteSize;
+  for (const d of t.shape) n *= d;
+  return Number.isSafeInteger(n) ? n : NaN;
+}
+
+/**
+ * Message type 4 (EXT_TENSORS), sent only once the frontend accepted the extension: the frames of a
+ * type 3 response (outputs, then one status byte per output) and a JSON trailer for the whole batch:
+ * `{"compute_us": 812, "tensors": [{"datatype": "FP32", "shape": [10]}], "tensor_index": [0, -1, 0]}`.
+ * `tensors` lists each distinct layout once; `tensor_index` gives each output's entry in it (-1: text),
+ * and is left out when every ok output has the one layout listed, or when no output is a tensor.
+ */
+export function encodeTensorResponse(msgId: Buffer, outputs: readonly ResponseOutput[], computeUs?: number): Buffer[] {
+  const layouts: TensorLayout[] = [];
+  const byKey = new Map<string, number>();
+  const index = outputs.map((o) => {
+    if (!o.ok || !o.tensor) return -1;
+    const key = `${o.tensor.datatype}:${o.tensor.shape.join(',')}`;
+    let k = byKey.get(key);
+    if (k === undefined) {
+      k = layouts.length;
+      byKey.set(key, k);
+      layouts.push({ datatype: o.tensor.datatype, shape: [...o.tensor.shape] });
+    }
+    return k;
+  });
+  const trailer: { compute_us?: number; tensors?: TensorLayout[]; tensor_index?: number[] } = {};
+  if (computeUs !== undefined) trailer.compute_us = Math.max(0, Math.round(computeUs));
+  if (layouts.length > 0) trailer.tensors = layouts;
+  const implied = layouts.length === 0 || (layouts.length === 1 && outputs.every((o, i) => !o.ok || index[i] === 0));
+  if (!implied) trailer.tensor_index = index;
+  const data = outputs.map((o) => o.data);
+  const header = responseHeader(data);
+  const status = Buffer.from(outputs.map((o) => (o.ok ? 0 : 1)));
+  return [EMPTY, u32(MessageType.Tensors), msgId, u64(header.length), header, ...data, status, Buffer.from(JSON.stringify(trailer))];
 }
 
 /**
@@ -180,7 +287,13 @@ export type ContainerMessage =
   | { kind: 'heartbeat' }
   | { kind: 'leaving' }
   | ({ kind: 'register' } & Registration)
-  | { kind: 'response'; msgId: number; outputs: Buffer[]; status: Uint8Array | undefined };
+  | {
+    kind: 'response'; msgId: number; outputs: Buffer[]; status: Uint8Array | undefined;
+    /** Type 4 only: each output's tensor layout (undefined: text, or an error). */
+    tensors?: Array<TensorLayout | undefined>;
+    /** Type 4 only, when the container reported it: microseconds it spent on the batch. */
+    computeUs?: number;
+  };
 
 /** Decodes frames (identity removed) received by the frontend. */
 export function decodeContainerMessage(frames: Buffer[]): ContainerMessage {
@@ -211,18 +324,70 @@ export function decodeContainerMessage(frames: Buffer[]): ContainerMessage {
       return { kind: 'register', ...reg };
     }
     case MessageType.ContainerContent:
-    case MessageType.ContentWithStatus: {
+    case MessageType.ContentWithStatus:
+    case MessageType.Tensors: {
       const msgId = readU32(frames[i++], 'msg id');
+      const fail = (why: string): never => {
+        throw new RpcDecodeError(why, msgId);
+      };
       i++; // header length
       const header = frames[i++];
-      const count = readU64(header, 0, 'response header');
+      let count: number;
+      try {
+        count = readU64(header, 0, 'response header');
+      } catch (e) {
+        return fail((e as Error).message);
+      }
       const outputs = frames.slice(i, i + count);
-      if (outputs.length !== count) throw new RpcDecodeError(`response announces ${count} outputs, ${outputs.length} frames arrived`);
-      const status = type === MessageType.ContentWithStatus ? frames[i + count] : undefined;
-      if (status && status.length !== count) throw new RpcDecodeError('status frame length differs from output count');
-      return { kind: 'response', msgId, outputs, status };
+      if (outputs.length !== count) fail(`response announces ${count} outputs, ${outputs.length} frames arrived`);
+      const status = type === MessageType.ContainerContent ? undefined : frames[i + count];
+      if (type === MessageType.Tensors && !status) fail('tensors response: the status frame is missing');
+      if (status && status.length !== count) fail('status frame length differs from output count');
+      if (type !== MessageType.Tensors) return { kind: 'response', msgId, outputs, status };
+      const { tensors, computeUs } = decodeTensorTrailer(frames[i + count + 1], outputs, status!, fail);
+      return computeUs === undefined ? { kind: 'response', msgId, outputs, status, tensors } : { kind: 'response', msgId, outputs, status, tensors, computeUs };
     }
     default:
       throw new RpcDecodeError(`unknown message type ${type}`);
   }
+}
+
+const TENSOR_DATATYPES: ReadonlySet<string> = new Set(DATATYPES.filter((d) => d !== 'BYTES'));
+
+function isLayout(v: unknown): v is TensorLayout {
+  if (typeof v !== 'object' || v === null) return false;
+  const { datatype, shape } = v as { datatype?: unknown; shape?: unknown };
+  return typeof datatype === 'string' && TENSOR_DATATYPES.has(datatype) && Array.isArray(shape) && shape.length <= MAX_TENSOR_RANK
+    && shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
+}
+
+/** Reads a type 4 trailer and checks every tensor output's byte length against its layout. */
+function decodeTensorTrailer(frame: Buffer | undefined, outputs: Buffer[], status: Buffer, fail: (why: string) => never): { tensors: Array<TensorLayout | undefined>; computeUs: number | undefined } {
+  if (!frame) fail('tensors response: the JSON trailer is missing');
+  let trailer: { compute_us?: unknown; tensors?: unknown; tensor_index?: unknown };
+  try {
+    trailer = JSON.parse(frame!.toString()) as typeof trailer;
+  } catch {
+    return fail('tensors response: the trailer is not JSON');
+  }
+  if (typeof trailer !== 'object' || trailer === null || Array.isArray(trailer)) fail('tensors response: the trailer is not a JSON object');
+  const { compute_us: us, tensors: listed = [], tensor_index: index } = trailer;
+  if (us !== undefined && !(typeof us === 'number' && Number.isFinite(us) && us >= 0)) fail('tensors response: compute_us must be a non-negative number');
+  if (!Array.isArray(listed) || !listed.every(isLayout)) fail('tensors response: "tensors" must be a list of {"datatype", "shape"} (a V2 datatype other than BYTES, at most 32 non-negative dims)');
+  const layouts = listed as TensorLayout[];
+  if (index === undefined) {
+    if (layouts.length > 1) fail('tensors response: "tensor_index" is required when "tensors" lists several layouts');
+  } else if (!Array.isArray(index) || index.length !== outputs.length || !index.every((k) => Number.isInteger(k) && k >= -1 && k < layouts.length)) {
+    fail(`tensors response: "tensor_index" must give each of the ${outputs.length} outputs an entry of "tensors" or -1`);
+  }
+  const tensors = outputs.map((data, k) => {
+    if (status[k] !== 0) return undefined;
+    const at = index === undefined ? (layouts.length === 1 ? 0 : -1) : (index as number[])[k]!;
+    if (at < 0) return undefined;
+    const layout = layouts[at]!;
+    const expected = tensorByteLength(layout);
+    if (data.length !== expected) fail(`tensors response: output ${k} has ${data.length} bytes, its ${layout.datatype} [${layout.shape.join(', ')}] layout needs ${expected}`);
+    return { datatype: layout.datatype, shape: [...layout.shape] };
+  });
+  return { tensors, computeUs: us as number | undefined };
 }

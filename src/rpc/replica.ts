@@ -1,3 +1,5 @@
+import type { Datatype } from '../v2/datatypes.ts';
+
 /**
  * A model container connected over RPC. States:
  *   CONNECTED (heartbeat seen, not registered) → READY (registered) → EVICTED (silent, dead, or superseded)
@@ -10,8 +12,12 @@ export type ReplicaState = 'CONNECTED' | 'READY' | 'REFUSED' | 'EVICTED';
 
 export interface RpcOutput {
   ok: boolean;
-  /** The output text, or the error message when !ok. */
+  /** The output text, or the error message when !ok; a tensor's raw little-endian bytes when `tensor` is set. */
   value: Buffer;
+  /** Set when the replica answered with a typed tensor (the `tensors` extension). */
+  tensor?: { datatype: Exclude<Datatype, 'BYTES'>; shape: number[] };
+  /** Time the container says it spent on the whole batch (the `tensors` extension), same on every output. */
+  computeMs?: number;
 }
 
 export interface PendingCall {

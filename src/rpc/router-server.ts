@@ -10,6 +10,11 @@
  * plain-v3 switch via `security.replicaKey` and `security.allowPlain`; ZeroMQ disconnects a peer
  * that sends a frame larger than `security.maxMessageBytes` before it is read into memory.
  *
+ * Extensions: a registration's declared extensions that KNOWN_EXTENSIONS lists are accepted; when
+ * they include one the container may only use once told (`status`, `tensors`), the frontend answers
+ * with heartbeat type 2 and the accepted list. Type 4 (`tensors`) responses become RpcOutputs with
+ * `tensor` and `computeMs`.
+ *
  * Cluster: `setFrontends(list, self)` records the frontends' RPC addresses and sends them to every
  * replica that declared the `frontends` extension, now and when each such replica registers.
  */
@@ -17,8 +22,8 @@ import { EventEmitter } from 'node:events';
 import { Router } from 'zeromq';
 import { ServingError } from '../errors.ts';
 import {
-  EXT_FRONTENDS, EXT_STATUS, HeartbeatType, decodeContainerMessage, encodeFrontendsMessage, encodeHeartbeatReply,
-  encodePredictRequest, formatAddress, type RpcAddress,
+  EXT_FRONTENDS, EXT_STATUS, EXT_TENSORS, HeartbeatType, KNOWN_EXTENSIONS, RpcDecodeError, decodeContainerMessage, encodeExtensionsAccepted,
+  encodeFrontendsMessage, encodeHeartbeatReply, encodePredictRequest, formatAddress, type RpcAddress,
 } from './codec.ts';
 import { judgeRegistration, type RegistrationRules } from './registration-policy.ts';
 import type { CurveKeys, RpcEndpoint } from './replica-auth.ts';
@@ -174,6 +179,15 @@ export class RpcServer extends EventEmitter {
       msg = decodeContainerMessage(frames);
     } catch (e) {
       this.log(`rpc: dropping malformed message from ${key}: ${String(e).slice(0, 300)}`);
+      // A malformed answer to a batch in flight fails that batch now rather than at the predict timeout.
+      if (replica && e instanceof RpcDecodeError && e.msgId !== undefined) {
+        const call = replica.inflight.get(e.msgId);
+        if (call) {
+          replica.inflight.delete(e.msgId);
+          replica.lastSeen = Date.now();
+          call.reject(new ServingError('MODEL_ERROR', `the model container sent a malformed answer: ${e.message.slice(0, 300)}`));
+        }
+      }
       return;
     }
     const now = Date.now();
@@ -208,7 +222,8 @@ export class RpcServer extends EventEmitter {
           replicaId: verdict.replicaId, authenticated: verdict.authenticated, extensions: new Set(msg.extensions ?? []),
         });
         if (!verdict.authenticated) this.log(`rpc: plain v3 container registered as ${clip(msg.modelName)}:${clip(msg.modelVersion)} (no replica secret)`);
-        if (replica.extensions.has(EXT_STATUS)) this.writer.send([identity, ...encodeHeartbeatReply(HeartbeatType.ExtensionsAccepted)]);
+        const accepted = KNOWN_EXTENSIONS.filter((e) => replica!.extensions.has(e));
+        if (accepted.includes(EXT_STATUS) || accepted.includes(EXT_TENSORS)) this.writer.send([identity, ...encodeExtensionsAccepted(accepted)]);
         if (replica.extensions.has(EXT_FRONTENDS) && this.frontendsMessage) this.writer.send([identity, ...this.frontendsMessage]);
         this.emit('ready', replica);
         return;
@@ -221,8 +236,15 @@ export class RpcServer extends EventEmitter {
           call.reject(new ServingError('MODEL_ERROR', `model returned ${msg.outputs.length} outputs for ${call.count} inputs`));
           return;
         }
-        const status = msg.status;
-        call.resolve(msg.outputs.map((value, i) => ({ ok: !status || status[i] === 0, value })));
+        const { status, tensors } = msg;
+        const computeMs = msg.computeUs === undefined ? undefined : msg.computeUs / 1000;
+        call.resolve(msg.outputs.map((value, i): RpcOutput => {
+          const out: RpcOutput = { ok: !status || status[i] === 0, value };
+          const tensor = tensors?.[i];
+          if (tensor) out.tensor = tensor;
+          if (computeMs !== undefined) out.computeMs = computeMs;
+          return out;
+        }));
         return;
       }
     }
@@ -259,7 +281,8 @@ export class RpcServer extends EventEmitter {
     for (const call of r.inflight.values()) call.reject(err);
     r.inflight.clear();
     if (wasReady) {
-      this.log(`rpc: evicted replica ${r.replicaId ?? r.key} of ${r.modelName}:${r.modelVersion}: ${reason}`);
+      // A replica stopped or leaving is not news (the manager logs its exit); a silent one is.
+      if (silent) this.log(`rpc: evicted replica ${r.replicaId ?? r.key} of ${r.modelName}:${r.modelVersion}: ${reason}`);
       this.emit('lost', r, reason, silent);
     }
   }

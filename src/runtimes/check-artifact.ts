@@ -10,12 +10,11 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServingError } from '../errors.ts';
-import { PYTHON, REPO_ROOT } from '../manager/launch.ts';
+import { PYTHON, REPO_ROOT, TS_LOADER } from '../manager/launch.ts';
 import type { Runtime } from '../registry/types.ts';
 import { CHECK_MARK } from './check-main.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const TSX = import.meta.resolve('tsx');
 /** The Python library's one-line reason (python/clipper_container/__main__.py prints it last). */
 const PYTHON_MARK = 'clipper_container: ';
 
@@ -23,7 +22,7 @@ export async function checkArtifact(runtime: Runtime, artifactPath: string): Pro
   if (runtime === 'command' || runtime === 'image') return;
   const [cmd, args, env, mark] = runtime === 'python'
     ? [PYTHON, ['-m', 'clipper_container', '--check', artifactPath], { PYTHONPATH: join(REPO_ROOT, 'python') }, PYTHON_MARK]
-    : [process.execPath, ['--import', TSX, join(HERE, 'check-main.ts'), runtime, artifactPath], {}, CHECK_MARK];
+    : [process.execPath, ['--import', TS_LOADER, join(HERE, 'check-main.ts'), runtime, artifactPath], {}, CHECK_MARK];
   await new Promise<void>((resolve, reject) => {
     execFile(cmd, args, { env: { ...process.env, ...env }, timeout: 60_000, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
       if (!err) return resolve();

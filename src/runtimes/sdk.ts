@@ -16,12 +16,31 @@ import { Dealer, curveKeyPair } from 'zeromq';
 import { errorMessage } from '../errors.ts';
 import { decodeInput, inputTypeFromCode, parseInputType, INPUT_TYPE_CODE, type InputType } from '../registry/input-types.ts';
 import {
-  EXT_FRONTENDS, EXT_STATUS, HeartbeatType, decodeFrontendMessage, encodeHeartbeat, encodeLeaving, encodeRegistration, encodeResponse,
-  formatAddress, parseAddress, type RpcAddress,
+  EXT_FRONTENDS, EXT_STATUS, EXT_TENSORS, HeartbeatType, decodeFrontendMessage, encodeHeartbeat, encodeLeaving, encodeRegistration,
+  encodeResponse, encodeTensorResponse, formatAddress, parseAddress, type ResponseOutput, type RpcAddress,
 } from '../rpc/codec.ts';
 import { SocketWriter } from '../rpc/socket-writer.ts';
+import { SENDS_TENSORS, TypedTensor, asTensor, isTypedArray } from './typed-tensor.ts';
 
+export { TypedTensor } from './typed-tensor.ts';
+
+/**
+ * One output per input: a string (sent as is), a JSON-serialisable value (sent as its JSON text), an
+ * InputError, or a tensor — a TypedTensor or a bare typed array such as Float32Array — which travels
+ * as raw bytes to a frontend that accepted the `tensors` extension, and as JSON arrays to one that did not.
+ */
 export type PredictFn = (inputs: unknown[]) => unknown[] | Promise<unknown[]>;
+
+/** The extensions this container declares (`tensors` only where typed arrays are little-endian). */
+export const DECLARED_EXTENSIONS: readonly string[] = [EXT_STATUS, EXT_FRONTENDS, ...(SENDS_TENSORS ? [EXT_TENSORS] : [])];
+
+/** What a frontend accepted of DECLARED_EXTENSIONS, as far as answering batches goes. */
+export interface Negotiated {
+  status: boolean;
+  tensors: boolean;
+}
+
+const NOTHING_NEGOTIATED: Negotiated = { status: false, tensors: false };
 
 /** Return one of these in place of an output to fail just that input (e.g. a Spark row missing a column). */
 export class InputError {
@@ -89,13 +108,18 @@ export function inputTypeFromEnv(text: string): InputType {
   return parseInputType(t);
 }
 
-/** Outputs are strings; other JSON-serialisable values are sent as their JSON text. */
+/** Typed arrays anywhere in an output are written as JSON arrays (not as `{"0": ...}` objects). */
+function typedArraysAsLists(_key: string, v: unknown): unknown {
+  return isTypedArray(v) ? new TypedTensor(v).toJSON() : v;
+}
+
+/** Outputs are strings; other JSON-serialisable values (tensors included) are sent as their JSON text. */
 export function outputToBuffer(value: unknown): Buffer {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
     throw new Error(`predict returned ${value === undefined ? 'undefined' : `a ${typeof value}`}, which is neither a string nor JSON-serialisable`);
   }
-  const text = JSON.stringify(value);
+  const text = JSON.stringify(value, typedArraysAsLists);
   if (text === undefined) throw new Error('predict returned a value that is not JSON-serialisable');
   return Buffer.from(text, 'utf8');
 }
@@ -232,27 +256,48 @@ export class ContainerClient {
     c.stop();
   }
 
-  /** One batch: decode, predict, encode; a failure becomes error outputs, never an exception. */
-  async answer(msgId: Buffer, type: InputType, raw: Buffer[], statusExt: boolean): Promise<Buffer[]> {
+  /**
+   * One batch: decode, predict, encode; a failure becomes error outputs, never an exception.
+   * With `tensors` accepted every answer is a type 4 response carrying the time predict took, each
+   * output a tensor (typed arrays) or text (anything else); otherwise tensors go as JSON text.
+   */
+  async answer(msgId: Buffer, type: InputType, raw: Buffer[], ext: Negotiated = NOTHING_NEGOTIATED): Promise<Buffer[]> {
+    let computeUs: number | undefined;
     try {
       const inputs = raw.map((b) => decodeInput(type, b));
-      const outputs = await this.predict(inputs);
+      const started = performance.now();
+      let outputs: unknown[];
+      try {
+        outputs = await this.predict(inputs);
+      } finally {
+        computeUs = (performance.now() - started) * 1000;
+      }
       if (!Array.isArray(outputs)) throw new Error(`predict must return an array, got ${outputs === null ? 'null' : typeof outputs}`);
       if (outputs.length !== inputs.length) throw new Error(`predict returned ${outputs.length} outputs for ${inputs.length} inputs`);
+      if (ext.tensors) return encodeTensorResponse(msgId, outputs.map(responseOutput), computeUs);
       const status = new Uint8Array(outputs.length);
       const buffers = outputs.map((o, i) => {
         if (!(o instanceof InputError)) return outputToBuffer(o);
         status[i] = 1;
-        return Buffer.from(statusExt ? o.message : JSON.stringify({ error: o.message }));
+        return Buffer.from(ext.status ? o.message : JSON.stringify({ error: o.message }));
       });
-      return encodeResponse(msgId, buffers, statusExt ? status : undefined);
+      return encodeResponse(msgId, buffers, ext.status ? status : undefined);
     } catch (e) {
       const message = e instanceof Error && e.message.startsWith('predict ') ? e.message : `predict failed: ${errorMessage(e)}`;
       console.error(`clipper container: batch of ${raw.length} failed: ${e instanceof Error && e.stack ? e.stack : message}`);
-      if (statusExt) return encodeResponse(msgId, raw.map(() => Buffer.from(message)), new Uint8Array(raw.length).fill(1));
+      if (ext.tensors) return encodeTensorResponse(msgId, raw.map(() => ({ ok: false, data: Buffer.from(message) })), computeUs);
+      if (ext.status) return encodeResponse(msgId, raw.map(() => Buffer.from(message)), new Uint8Array(raw.length).fill(1));
       return encodeResponse(msgId, raw.map(() => Buffer.from(JSON.stringify({ error: message }))));
     }
   }
+}
+
+/** One output of a `tensors` response: an error, a tensor (its bytes copied, so the model may reuse its array), or text. */
+function responseOutput(o: unknown): ResponseOutput {
+  if (o instanceof InputError) return { ok: false, data: Buffer.from(o.message) };
+  const t = asTensor(o);
+  if (t) return { ok: true, data: Buffer.from(t.bytes()), tensor: t.layout() };
+  return { ok: true, data: outputToBuffer(o) };
 }
 
 function canonical(address: string): string {
@@ -303,7 +348,7 @@ class FrontendConnection {
     this.lastHeard = Date.now();
     this.accepted = false;
     let registered = false;
-    let statusExt = false;
+    let negotiated = NOTHING_NEGOTIATED;
 
     const beat = setInterval(() => {
       if (Date.now() - this.lastHeard > opts.frontendTimeoutMs) {
@@ -339,10 +384,10 @@ class FrontendConnection {
           // First contact, or the frontend forgot us (restarted): (re)register.
           registered = true;
           this.accepted = false;
-          statusExt = false;
+          negotiated = NOTHING_NEGOTIATED; // renegotiated on every registration
           writer.send(encodeRegistration({
             modelName: opts.modelName, modelVersion: opts.modelVersion,
-            inputTypeCode: INPUT_TYPE_CODE[opts.inputType], extensions: [EXT_STATUS, EXT_FRONTENDS], replicaId: opts.replicaId,
+            inputTypeCode: INPUT_TYPE_CODE[opts.inputType], extensions: [...DECLARED_EXTENSIONS], replicaId: opts.replicaId,
             secret: opts.secret,
           }));
           continue;
@@ -355,13 +400,16 @@ class FrontendConnection {
           this.client.onFrontends(this, msg.frontends, msg.self);
           continue;
         }
-        if (msg.kind === 'heartbeat') {
-          if (msg.heartbeatType === HeartbeatType.ExtensionsAccepted) statusExt = true;
+        if (msg.kind === 'accepted') {
+          // Only what this container declared: a frontend cannot switch on what it never offered.
+          const has = (e: string) => msg.extensions.includes(e) && DECLARED_EXTENSIONS.includes(e);
+          negotiated = { status: has(EXT_STATUS), tensors: has(EXT_TENSORS) };
           continue;
         }
+        if (msg.kind === 'heartbeat') continue;
         const { msgId, inputs, inputTypeCode } = msg;
         const type = inputTypeFromCode(inputTypeCode) ?? opts.inputType;
-        const ext = statusExt;
+        const ext = negotiated;
         this.client.enqueue(async () => writer.send(await this.client.answer(msgId, type, inputs, ext)));
       }
     } catch {

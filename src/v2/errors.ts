@@ -52,9 +52,15 @@ export const GRPC_CODE = {
   UNAUTHENTICATED: 16,
 } as const;
 
-/** The gRPC status for any error: a full queue or an overloaded server is RESOURCE_EXHAUSTED. */
+/**
+ * The gRPC status for any error. An overloaded server (full queue, shed, store unreachable) is
+ * UNAVAILABLE: retryable, as gRPC clients' retry policies expect. What exceeds a limit for good
+ * (a message too large, a full disk) is RESOURCE_EXHAUSTED.
+ */
 export function grpcCodeOf(e: unknown): number {
-  if (isServingError(e) && (e.code === 'QUEUE_FULL' || e.code === 'OVERLOADED' || e.code === 'STORAGE_FULL')) return GRPC_CODE.RESOURCE_EXHAUSTED;
+  if (isServingError(e) && (e.code === 'QUEUE_FULL' || e.code === 'OVERLOADED' || e.code === 'STORAGE_UNAVAILABLE')) return GRPC_CODE.UNAVAILABLE;
+  if (isServingError(e) && e.code === 'STORAGE_FULL') return GRPC_CODE.RESOURCE_EXHAUSTED;
+  if (v2Status(e) === 413) return GRPC_CODE.RESOURCE_EXHAUSTED;
   return grpcCode(v2Status(e));
 }
 

@@ -371,14 +371,14 @@ describe('a cluster of two frontends and three Docker machines', { skip: skip ||
     assert.equal(new Set(again.map((c) => c.replica)).size, 3, 'three distinct replica ids');
     // The replaced container on the healed machine is removed; no live replica is killed for its silence.
     const count = (re: RegExp) => FRONTENDS.map((fe) => (logOf(fe, healFrom[fe]).match(re) ?? []).length).reduce((x, y) => x + y, 0);
-    const killedAfterHeal = count(/is unresponsive \(/g);
+    const killedAfterHeal = count(/is unresponsive \(|"msg":"replica unresponsive/g);
     figure(`2a: after the heal: ${count(/evicted replica \S+ of mha:1: no heartbeat/g)} silent session(s) of mha evicted, ${count(/was replaced while the machine was unreachable/g)} leftover container(s) removed, ${killedAfterHeal} replica(s) judged unresponsive (killed)`);
     const [a, b] = await stopLoads(ids);
     const sumA = describeLoad('2a partition queries via fe1 (10/s)', a!, 'A');
     const sumB = describeLoad('2a partition queries via fe2 (10/s)', b!, 'A');
     for (const fe of FRONTENDS) {
       const log = logOf(fe, logFrom[fe]);
-      figure(`2a ${fe} log: ${(log.match(/is unresponsive \(/g) ?? []).length} "is unresponsive", ${(log.match(/is silent here/g) ?? []).length} "is silent here", ${(log.match(/unreachable/g) ?? []).length} "unreachable"`);
+      figure(`2a ${fe} log: ${(log.match(/is unresponsive \(|"msg":"replica unresponsive/g) ?? []).length} "is unresponsive", ${(log.match(/is silent here/g) ?? []).length} "is silent here", ${(log.match(/unreachable/g) ?? []).length} "unreachable"`);
     }
     assertServed('2a via fe1', sumA, a!);
     assertServed('2a via fe2', sumB, b!);
@@ -519,7 +519,7 @@ describe('a cluster of two frontends and three Docker machines', { skip: skip ||
       const idsAfter = [...(await dockerContainers('mha')), ...(await dockerContainers('mhb'))].map((c) => c.id).sort();
       const evictions = FRONTENDS.map((fe) => {
         const log = logOf(fe, logFrom[fe]);
-        return { fe, unresponsive: (log.match(/is unresponsive \(/g) ?? []).length, silent: (log.match(/is silent here/g) ?? []).length, down: (log.match(/unreachable|is down/g) ?? []).length };
+        return { fe, unresponsive: (log.match(/is unresponsive \(|"msg":"replica unresponsive/g) ?? []).length, silent: (log.match(/is silent here/g) ?? []).length, down: (log.match(/unreachable|is down/g) ?? []).length };
       });
       figure(`4: evictions: ${evictions.map((e) => `${e.fe} "is unresponsive" ${e.unresponsive}, "is silent here" ${e.silent}, machine down ${e.down}`).join('; ')}`);
       assert.deepEqual(restartsAfter, restartsBefore, 'no replica restarted');
@@ -593,7 +593,7 @@ describe('a cluster of two frontends and three Docker machines', { skip: skip ||
     }
     for (const fe of FRONTENDS) {
       const log = logOf(fe, logFrom[fe]);
-      figure(`5 ${fe} log: ${(log.match(/no longer leading/g) ?? []).length} "no longer leading", ${(log.match(/leading the resource manager \(/g) ?? []).length} "leading the resource manager", ${(log.match(/is unresponsive \(/g) ?? []).length} "is unresponsive"`);
+      figure(`5 ${fe} log: ${(log.match(/no longer leading/g) ?? []).length} "no longer leading", ${(log.match(/leading the resource manager \(/g) ?? []).length} "leading the resource manager", ${(log.match(/is unresponsive \(|"msg":"replica unresponsive/g) ?? []).length} "is unresponsive"`);
     }
     assert.deepEqual((await dockerContainers('mha')).map((c) => c.id).sort(), containersBefore, 'the same mha containers run');
     assertServed('5 via fe1', sumA, a!);

@@ -112,6 +112,6 @@ describe('core serving path against a started server', () => {
     assert.match(text, /clipper_app_requests_total\{app="echo2"\} 1/);
     assert.match(text, /clipper_app_default_outputs_total\{app="lonely",reason="UNAVAILABLE"\} 1/);
     assert.match(text, /clipper_app_latency_seconds_bucket/);
-    assert.match(text, /clipper_model_requests_total\{model="echo-model:2"\}/);
+    assert.match(text, /clipper_inference_count_total\{model="echo-model",version="2"\}/);
   });
 });

@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ServingError } from '../../src/errors.ts';
-import { LOADER_OPTIONS, PROTO_PATH, grpcStatusOf } from '../../src/grpc/grpc-server.ts';
-import { V2Error } from '../../src/v2/errors.ts';
+import { LOADER_OPTIONS, PROTO_PATH } from '../../src/grpc/grpc-server.ts';
+import { V2Error, grpcCodeOf } from '../../src/v2/errors.ts';
 import { deployJsApp, ECHO_MODEL, startTestServer, SUM_MODEL, type TestServer } from '../helpers/server.ts';
 
 const SLOW_MODEL = 'export function predict(inputs) { const end = Date.now() + 800; while (Date.now() < end) {} return inputs.map((x) => x); }\n';
@@ -66,20 +66,20 @@ describe('V2 gRPC through @grpc/grpc-js', () => {
     assert.equal(await infer({ model_version: '4' }), grpc.status.NOT_FOUND);
     assert.equal(await infer({ inputs: [{ name: 'x', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('a')] } }] }), grpc.status.INVALID_ARGUMENT);
     assert.equal(await infer({ inputs: [] }), grpc.status.INVALID_ARGUMENT);
-    assert.equal(await infer({ model_name: 'sum-model' }), grpc.status.INVALID_ARGUMENT, 'a model, not an application');
+    assert.equal(await infer({ model_name: 'sum-model' }), grpc.status.OK, 'a model directly');
     assert.equal(await infer({ raw_input_contents: [Buffer.alloc(8), Buffer.alloc(8)] }), grpc.status.INVALID_ARGUMENT);
     const slow = code(call('ModelInfer', { model_name: 'slow', inputs: [{ name: 't', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from('z')] } }] }, { deadline: Date.now() + 150 }));
     assert.equal(await slow, grpc.status.DEADLINE_EXCEEDED);
   });
 
   it('maps overload to UNAVAILABLE and a message too large to RESOURCE_EXHAUSTED', () => {
-    assert.equal(grpcStatusOf(new ServingError('QUEUE_FULL', 'full')), grpc.status.UNAVAILABLE);
-    assert.equal(grpcStatusOf(new ServingError('OVERLOADED', 'busy')), grpc.status.UNAVAILABLE);
-    assert.equal(grpcStatusOf(new V2Error(503, 'not ready')), grpc.status.UNAVAILABLE);
-    assert.equal(grpcStatusOf(new ServingError('DEADLINE_EXCEEDED', 'late')), grpc.status.DEADLINE_EXCEEDED);
-    assert.equal(grpcStatusOf(new V2Error(413, 'big')), grpc.status.RESOURCE_EXHAUSTED);
-    assert.equal(grpcStatusOf(new V2Error(404, 'gone')), grpc.status.NOT_FOUND);
-    assert.equal(grpcStatusOf(new V2Error(400, 'bad')), grpc.status.INVALID_ARGUMENT);
+    assert.equal(grpcCodeOf(new ServingError('QUEUE_FULL', 'full')), grpc.status.UNAVAILABLE);
+    assert.equal(grpcCodeOf(new ServingError('OVERLOADED', 'busy')), grpc.status.UNAVAILABLE);
+    assert.equal(grpcCodeOf(new V2Error(503, 'not ready')), grpc.status.UNAVAILABLE);
+    assert.equal(grpcCodeOf(new ServingError('DEADLINE_EXCEEDED', 'late')), grpc.status.DEADLINE_EXCEEDED);
+    assert.equal(grpcCodeOf(new V2Error(413, 'big')), grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal(grpcCodeOf(new V2Error(404, 'gone')), grpc.status.NOT_FOUND);
+    assert.equal(grpcCodeOf(new V2Error(400, 'bad')), grpc.status.INVALID_ARGUMENT);
   });
 });
 

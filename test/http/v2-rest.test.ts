@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeInferResponse, encodeInferRequest } from '../../src/v2/binary.ts';
 import { createTensor, tensorToJson } from '../../src/v2/tensor.ts';
-import { bearer, deployJsApp, ECHO_MODEL, startTestServer, SUM_MODEL, type TestServer } from '../helpers/server.ts';
+import { bearer, deployJsApp, ECHO_MODEL, startTestServer, SUM_MODEL, writeJsModel, type TestServer } from '../helpers/server.ts';
 import { fixtureText, KSERVE_SKIP, loadOpenApi, YAML_SKIP } from '../v2/fixtures.ts';
 import { SchemaChecker } from '../v2/json-schema.ts';
 
@@ -69,6 +69,10 @@ describe('V2 REST on the query port', () => {
     ok(await s.admin('add_app', { name: 'locked', input_type: 'strings', default_output: 'none', latency_slo_micros: 2_000_000 }));
     ok(await s.admin('add_model_links', { app_name: 'locked', model_names: ['echo-model'] }));
     ok(await s.admin('set_app_keys', { app_name: 'locked', keys: [KEY] }));
+    // A model linked only to the keyed application, and one that raises.
+    ok(await s.admin('add_model', { model_name: 'vault-model', model_version: '1', input_type: 'strings', model_data_path: writeJsModel(ECHO_MODEL('vault')) }));
+    ok(await s.admin('add_model_links', { app_name: 'locked', model_names: ['vault-model'] }));
+    ok(await s.admin('add_model', { model_name: 'fragile', model_version: '1', input_type: 'strings', model_data_path: writeJsModel('export function predict() { throw new Error("fragile refuses"); }\n') }));
   });
   after(() => s?.close());
 
@@ -225,7 +229,6 @@ describe('V2 REST on the query port', () => {
     const t = (data: unknown, datatype = 'FP64', shape = [1, 2]) => ({ inputs: [{ name: 'x', datatype, shape, data }] });
     expectError(await infer('nope', t([1, 2])), 404, /unknown model 'nope'/);
     expectError(await infer('sum/versions/9', t([1, 2])), 404, /unknown version '9'/);
-    expectError(await infer('echo-model', t(['a'], 'BYTES', [1])), 400, /is a model, not an application.*echo/);
     expectError(await infer('sum', t(['a', 'b'], 'BYTES', [2])), 400, /tensor 'x': datatype BYTES does not fit application 'sum'/);
     expectError(await infer('pair', t([1.5, 2], 'FP32', [1, 2])), 400, /tensor 'x': datatype FP32/);
     expectError(await infer('sum', t([true, false], 'BOOL', [1, 2])), 400, /datatype BOOL/);
@@ -259,6 +262,31 @@ describe('V2 REST on the query port', () => {
     expectError(await post('/v2/models/sum/infer', big, { 'content-type': 'application/json' }), 413, /larger than/);
     // Overloaded/not ready maps to 503 (see readiness); an unknown method on a V2 path is a 404.
     expectError(await post('/v2/health/ready', '{}', { 'content-type': 'application/json' }), 404, /no V2 route/);
+  });
+
+  it('infers on a model directly: its current or pinned version, and a failure is an error (no default output)', async () => {
+    const body = (x: string) => ({ inputs: [{ name: 't', datatype: 'BYTES', shape: [1], data: [x] }] });
+    const direct = await infer('echo-model', body('a'));
+    assert.equal(direct.status, 200, JSON.stringify(direct.body));
+    assert.equal(direct.body.model_name, 'echo-model');
+    assert.equal(direct.body.model_version, '1');
+    assert.deepEqual(direct.body.outputs[0].data, ['v1:a']);
+    valid(direct.body, 'inference_response');
+    assert.equal((await infer('echo-model/versions/1', body('b'))).body.outputs[0].data[0], 'v1:b');
+    expectError(await infer('echo-model/versions/7', body('c')), 404, /unknown version '7'/);
+    expectError(await infer('fragile', body('d')), 502, /fragile refuses/);
+  });
+
+  it('a model linked only to applications with keys needs one of their keys', async () => {
+    const body = JSON.stringify({ inputs: [{ name: 't', datatype: 'BYTES', shape: [1], data: ['v'] }] });
+    const json = { 'content-type': 'application/json' };
+    expectError(await post('/v2/models/vault-model/infer', body, json), 401, /model vault-model is linked to application locked, which needs a key/);
+    expectError(await post('/v2/models/vault-model/infer', body, { ...json, ...bearer('wrong-key-0000000') }), 401, /not valid for any of them/);
+    const ok = await post('/v2/models/vault-model/infer', body, { ...json, ...bearer(KEY) });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(ok.body.outputs[0].data, ['vault:v']);
+    // echo-model is also linked to the open application echo: open directly too.
+    assert.equal((await post('/v2/models/echo-model/infer', body, json)).status, 200);
   });
 
   it('application keys apply to /v2/models/{app}/...', async () => {

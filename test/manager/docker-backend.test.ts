@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { fingerprint, type ReplicaSpec } from '../../src/manager/backend.ts';
 import { DockerBackend, LABELS } from '../../src/manager/docker/docker-backend.ts';
 import { DockerEngine, isEngineStatus } from '../../src/manager/docker/engine-client.ts';
-import { TSX_IN_IMAGE, buildRuntimeImage } from '../../src/manager/docker/image-build.ts';
+import { TS_LOADER_IN_IMAGE, buildRuntimeImage } from '../../src/manager/docker/image-build.ts';
 import { INPUT_TYPE_CODE } from '../../src/registry/input-types.ts';
 import type { ModelVersion } from '../../src/registry/types.ts';
 import type { Replica } from '../../src/rpc/replica.ts';
@@ -136,7 +136,7 @@ describe('DockerBackend against a private dockerd', { skip: dockerd ? false : `n
     const model = writeJsModel("export function predict(inputs) { return inputs.map((x) => 'cmd:' + x); }\n", join(dir, 'cmd'));
     const v = version('cmd', model, {
       runtime: 'command', cpus: 0, memoryMb: 0,
-      containerName: `node --import ${TSX_IN_IMAGE} /app/src/runtimes/js/main.ts`,
+      containerName: `node --import ${TS_LOADER_IN_IMAGE} /app/src/runtimes/js/main.ts`,
     });
     const s = spec(v);
     const ready = registered(s.replicaId);

@@ -18,6 +18,7 @@ import { buildRuntimeImage } from '../../src/manager/docker/image-build.ts';
 import { MachinesBackend } from '../../src/manager/docker/machines-backend.ts';
 import { Supervisor } from '../../src/manager/supervisor.ts';
 import { INPUT_TYPE_CODE } from '../../src/registry/input-types.ts';
+import { textLogger } from '../../src/observability/log.ts';
 import type { ModelVersion } from '../../src/registry/types.ts';
 import type { Replica } from '../../src/rpc/replica.ts';
 import { RpcServer } from '../../src/rpc/router-server.ts';
@@ -95,7 +96,7 @@ describe('MachinesBackend over three private dockerds', { skip, timeout: 20 * 60
       image: IMAGE, owner, logDir: join(dir, 'logs'), health: { intervalMs: 300, downAfterMs: 3000 }, penaltyMs: 60_000,
       log: (m) => { said.push(m); console.log(m); },
     });
-    sup = new Supervisor(backend, { rpc: { host: '127.0.0.1', port: rpc.boundPort }, stopGraceMs: 2000, startTimeoutMs: SLOW, log: (m) => console.log(m) });
+    sup = new Supervisor(backend, { rpc: { host: '127.0.0.1', port: rpc.boundPort }, stopGraceMs: 2000, startTimeoutMs: SLOW, logger: textLogger((m) => console.log(m)) });
     sup.on('replica-exit', (id, reason, cause) => exits.push({ id, reason, cause }));
     rpc.on('ready', (r: Replica) => {
       if (r.replicaId) ready.set(r.replicaId, r);

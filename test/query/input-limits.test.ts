@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { ServingError } from '../../src/errors.ts';
 import { QueryMetrics } from '../../src/query/metrics.ts';
-import { DEFAULT_QUERY_OPTIONS, QueryProcessor, type EntryError } from '../../src/query/query-processor.ts';
+import { DEFAULT_QUERY_OPTIONS, QueryProcessor, type EntryError, type Answer } from '../../src/query/query-processor.ts';
 import type { SelectionService } from '../../src/query/selection-service.ts';
 import { MAX_JSON_DEPTH, checkDepth, encodeInput } from '../../src/registry/input-types.ts';
 import type { RegistryService } from '../../src/registry/registry-service.ts';
@@ -51,11 +51,11 @@ describe('input depth', () => {
 
     it('predict: a single deep input is refused; in a batch it is that entry\'s error', async () => {
       const p = processor();
-      await assert.rejects(p.predict({ app: 's', inputs: [nested(100_000)] }), isDepthError);
-      const [bad, good] = await p.predict({ app: 's', inputs: [nested(100_000), 'ok'] });
+      await assert.rejects(p.infer({ app: 's' }, { values: [nested(100_000)] }), isDepthError);
+      const [bad, good] = await p.infer({ app: 's' }, { values: [nested(100_000), 'ok'] });
       assert.equal((bad as EntryError).error, 'INVALID_INPUT');
       assert.match((bad as EntryError).cause!, /100 levels/);
-      assert.equal((good as { output: unknown }).output, 1);
+      assert.equal((good as Answer).output.value, 1);
     });
 
     it('feedback: a deep input or a deep label is refused', async () => {

@@ -11,7 +11,7 @@ import { exitCause } from '../../src/manager/backend.ts';
 import { lossVerdict, type LostInput } from '../../src/query/batching/loss-policy.ts';
 import { VersionQueue, type QueueObserver, type SendBatch } from '../../src/query/batching/version-queue.ts';
 import { QueryMetrics } from '../../src/query/metrics.ts';
-import { DEFAULT_QUERY_OPTIONS, QueryProcessor, type Prediction } from '../../src/query/query-processor.ts';
+import { DEFAULT_QUERY_OPTIONS, QueryProcessor, type Answer } from '../../src/query/query-processor.ts';
 import type { SelectionService } from '../../src/query/selection-service.ts';
 import type { Task, TaskResult } from '../../src/query/task.ts';
 import type { RegistryService } from '../../src/registry/registry-service.ts';
@@ -109,7 +109,10 @@ describe('version queue: a batch lost with a crashed replica', () => {
     assert.ok(m.sent.slice(1).every((s) => s.inputs.length === 1), `after the crash every batch is a single input: ${JSON.stringify(m.sent)}`);
     assert.equal(m.deaths.length, 2, 'the batch\'s replica, then the one the culprit was isolated on');
     assert.equal(m.sent.filter((s) => s.inputs.includes('poison')).length, 2);
-    for (const x of ['a', 'b', 'c']) assert.deepEqual(results.get(x), { ok: true, value: `ok:${x}`, text: `"ok:${x}"` });
+    for (const x of ['a', 'b', 'c']) {
+      const r = results.get(x);
+      assert.equal(r?.ok && r.output.json(), `"ok:${x}"`);
+    }
     const p = results.get('poison');
     assert.equal(p?.ok === false && p.code, 'QUARANTINED');
   });
@@ -165,19 +168,19 @@ describe('query processor: quarantined inputs', () => {
       p = new QueryProcessor(registry, send, new QueryMetrics(), {} as SelectionService, { ...DEFAULT_QUERY_OPTIONS, cacheBytes }, new FakeClock());
       for (const id of ['crashy:1#0', 'crashy:1#1', 'crashy:1#2']) p.addReplica({ key: id, replicaId: id, modelName: 'crashy', modelVersion: '1' } as unknown as Replica);
 
-      const [first] = await p.predict({ app: 'qod', inputs: ['poison'] }) as Prediction[];
-      assert.equal(first!.default, true);
-      assert.equal(first!.output, 'DEFAULT');
-      assert.match(first!.default_explanation!, /in flight when a replica of crashy:1 crashed \(exited with code 1\); not retried on other replicas/);
+      const [first] = await p.infer({ app: 'qod' }, { values: ['poison'] }) as Answer[];
+      assert.equal(first!.isDefault, true);
+      assert.equal(first!.output.value, 'DEFAULT');
+      assert.match(first!.explanation!, /in flight when a replica of crashy:1 crashed \(exited with code 1\); not retried on other replicas/);
       assert.deepEqual(sent, ['poison']);
 
-      const [again] = await p.predict({ app: 'qod', inputs: ['poison'] }) as Prediction[];
-      assert.equal(again!.default, true);
-      assert.match(again!.default_explanation!, /^quarantined: this input was in flight when a replica of crashy:1 crashed/);
+      const [again] = await p.infer({ app: 'qod' }, { values: ['poison'] }) as Answer[];
+      assert.equal(again!.isDefault, true);
+      assert.match(again!.explanation!, /^quarantined: this input was in flight when a replica of crashy:1 crashed/);
       assert.deepEqual(sent, ['poison'], 'the repeat reached no replica');
 
-      const [fine] = await p.predict({ app: 'qod', inputs: ['fine'] }) as Prediction[];
-      assert.equal(fine!.output, 'ok:fine');
+      const [fine] = await p.infer({ app: 'qod' }, { values: ['fine'] }) as Answer[];
+      assert.equal(fine!.output.value, 'ok:fine');
       assert.equal(p.queueStats()[0]!.replicas, 2, 'one replica lost in all');
     });
   }

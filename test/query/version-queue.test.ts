@@ -41,7 +41,8 @@ describe('version queue', () => {
     assert.deepEqual(f.calls.map((x) => x.inputs), [['a', 'b']], 'one batch in flight, of the fixed size');
     f.answer(0);
     await tick();
-    assert.deepEqual(results.get('a'), { ok: true, value: 'a!', text: '"a!"' });
+    const a = results.get('a');
+    assert.equal(a?.ok && a.output.value, 'a!');
     assert.deepEqual(f.calls.map((x) => x.inputs), [['a', 'b'], ['c', 'd']]);
   });
 

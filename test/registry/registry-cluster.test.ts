@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { textLogger } from '../../src/observability/log.ts';
 import { RegistryService, type NewVersion } from '../../src/registry/registry-service.ts';
 import { RedisStore } from '../../src/store/redis-store.ts';
 import { isFenced, type FeedEvent, type Store } from '../../src/store/store.ts';
@@ -47,7 +48,7 @@ async function frontend(prefix: string, wrap: (s: Store) => Store = (s) => s) {
   const store = new RedisStore({ url: redis!.url, prefix });
   const dir = tempDir('clipper-fe-');
   const logs: string[] = [];
-  const r = new RegistryService(wrap(store), { artifactDir: join(dir, 'artifacts'), artifactRoot: tmpdir(), maxArtifactBytes: 1 << 20, allowCommandRuntime: false, log: (m) => logs.push(m) });
+  const r = new RegistryService(wrap(store), { artifactDir: join(dir, 'artifacts'), artifactRoot: tmpdir(), maxArtifactBytes: 1 << 20, allowCommandRuntime: false, logger: textLogger((m) => logs.push(m)) });
   await r.load();
   const events: Array<[string, ...unknown[]]> = [];
   for (const name of ['app-added', 'app-deleted', 'app-changed', 'links-changed', 'version-added', 'version-deleted', 'current-changed', 'version-changed', 'autoscaling-changed']) {

@@ -38,7 +38,7 @@ it('a js model that throws, miscounts or returns a non-string', async () => {
     assert.match(logs, /0 outputs for 1 inputs/);
     assert.equal(s.app.manager.replicas()[0]!.restarts, 0, 'the replica did not crash');
     const metrics = await (await fetch(`${s.app.queryUrl}/metrics`)).text();
-    assert.match(metrics, /clipper_model_errors_total\{model="errs:1"\} 3/);
+    assert.match(metrics, /clipper_inference_request_failure_total\{model="errs",version="1",reason="MODEL_ERROR"\} 3/);
   } finally {
     await s.close();
   }

@@ -118,7 +118,9 @@ describe('V2 errors', () => {
     assert.equal(grpcCode(504), GRPC_CODE.DEADLINE_EXCEEDED);
     assert.equal(grpcCode(500), GRPC_CODE.INTERNAL);
     assert.equal(grpcCode(200), GRPC_CODE.OK);
-    assert.equal(grpcCodeOf(new ServingError('QUEUE_FULL', 'full')), GRPC_CODE.RESOURCE_EXHAUSTED);
+    assert.equal(grpcCodeOf(new ServingError('QUEUE_FULL', 'full')), GRPC_CODE.UNAVAILABLE);
+    assert.equal(grpcCodeOf(new ServingError('OVERLOADED', 'shed')), GRPC_CODE.UNAVAILABLE);
+    assert.equal(grpcCodeOf(new V2Error(413, 'too big')), GRPC_CODE.RESOURCE_EXHAUSTED);
     assert.equal(grpcCodeOf(new ServingError('DEADLINE_EXCEEDED', 'late')), GRPC_CODE.DEADLINE_EXCEEDED);
     assert.equal(grpcCodeOf(new ServingError('MODEL_NOT_FOUND', 'none')), GRPC_CODE.NOT_FOUND);
     assert.equal(grpcCodeOf(new V2Error(400, 'bad')), GRPC_CODE.INVALID_ARGUMENT);

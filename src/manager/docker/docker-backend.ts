@@ -31,7 +31,7 @@ import { tailFile } from '../process-backend.ts';
 import {
   DockerEngine, isEngineStatus, isLocalEngine, type ContainerCreate, type ContainerInspect, type ContainerStats, type EngineEndpoint, type HostConfig,
 } from './engine-client.ts';
-import { IMAGE_APP_DIR, IMAGE_PYTHON_LABEL, TSX_IN_IMAGE, runtimeImageTag } from './image-build.ts';
+import { IMAGE_APP_DIR, IMAGE_PYTHON_LABEL, TS_LOADER_IN_IMAGE, runtimeImageTag } from './image-build.ts';
 import { hostTreeEntries, tarReadable } from './tar.ts';
 
 export interface DockerBackendOptions {
@@ -366,7 +366,7 @@ export class DockerBackend implements ReplicaBackend {
   }
 
   private async command(v: ModelVersion, env: Record<string, string>): Promise<{ image: string; cmd: string[] | undefined }> {
-    const node = (runtime: string) => ['node', '--import', TSX_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/${runtime}/main.ts`];
+    const node = (runtime: string) => ['node', '--import', TS_LOADER_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/${runtime}/main.ts`];
     if (v.runtime === 'image') {
       if (!(await this.engine.inspectImage(v.containerName))) {
         this.log(`docker: image ${v.containerName} is not in the engine of ${this.name}; pulling it`);
@@ -406,7 +406,7 @@ export class DockerBackend implements ReplicaBackend {
     const engine = this.engine;
     const ignorable = (e: unknown) => this.closed || t.gone || isEngineStatus(e, 304, 404, 409);
     t.handle = {
-      replicaId, exited, enforcement: enforcementOf(limits), machine,
+      replicaId, exited, enforcement: enforcementOf(limits), machine, ref: { container: id.slice(0, 12) },
       stop: async (graceMs) => {
         if (!t.gone) {
           const stopping = engine.stopContainer(id, Math.max(0, Math.ceil(graceMs / 1000))).catch((e: unknown) => {

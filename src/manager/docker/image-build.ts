@@ -2,7 +2,7 @@
  * Builds the runtime image `clipper-runtime:<version>` offline: no registry, no `docker build`.
  * A root filesystem is assembled as a tar stream straight from this machine — the Node binary
  * and the shared libraries `ldd` says it needs, /bin/sh, the project's src/, python/ and its
- * production node_modules (plus tsx), optionally Debian's python3 with numpy and pyzmq — and
+ * production node_modules, optionally Debian's python3 with numpy and pyzmq — and
  * handed to the engine's import endpoint (`docker import`). The Dockerfile at the repository
  * root builds an equivalent image where a registry is reachable.
  */
@@ -10,7 +10,6 @@ import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../launch.ts';
 import { DockerEngine } from './engine-client.ts';
 import { tarStream, type TarEntry } from './tar.ts';
@@ -18,8 +17,8 @@ import { tarStream, type TarEntry } from './tar.ts';
 /** Where the project lives inside the image. */
 export const IMAGE_APP_DIR = '/app';
 export const IMAGE_PYTHON_LABEL = 'clipper.python';
-/** tsx's loader at its place inside the image. */
-export const TSX_IN_IMAGE = `${IMAGE_APP_DIR}/${relative(REPO_ROOT, fileURLToPath(import.meta.resolve('tsx')))}`;
+/** The TypeScript loader (src/loader) at its place inside the image. */
+export const TS_LOADER_IN_IMAGE = `${IMAGE_APP_DIR}/src/loader/register.mjs`;
 
 export function runtimeImageTag(): string {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -56,7 +55,7 @@ export async function buildRuntimeImage(opts: BuildImageOptions): Promise<BuiltI
       'ENV PATH=/usr/local/bin:/usr/bin:/bin',
       `WORKDIR ${IMAGE_APP_DIR}`,
       // Run as is, the image is a js model container for the model at $CLIPPER_MODEL_PATH.
-      `CMD ${JSON.stringify(['node', '--import', TSX_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/js/main.ts`])}`,
+      `CMD ${JSON.stringify(['node', '--import', TS_LOADER_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/js/main.ts`])}`,
       `LABEL clipper.runtime=${version}`,
       ...(python ? [`LABEL ${IMAGE_PYTHON_LABEL}=1`] : []),
     ];
@@ -97,7 +96,7 @@ async function collect(fs: RootFs, python: boolean): Promise<string[]> {
   fs.addTree(join(REPO_ROOT, 'package.json'), `${IMAGE_APP_DIR}/package.json`);
   fs.addTree(join(REPO_ROOT, 'src'), `${IMAGE_APP_DIR}/src`);
   fs.addTree(join(REPO_ROOT, 'python', 'clipper_container'), `${IMAGE_APP_DIR}/python/clipper_container`);
-  for (const dir of productionPackages(REPO_ROOT, ['tsx'])) {
+  for (const dir of productionPackages(REPO_ROOT)) {
     const rel = relative(REPO_ROOT, dir);
     const name = packageName(rel);
     fs.addTree(dir, `${IMAGE_APP_DIR}/${rel}`, (r) => r.startsWith('node_modules/') || SKIP_ALWAYS.test(r) || skipInPackage(name, r), elves);

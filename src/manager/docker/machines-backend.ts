@@ -205,7 +205,7 @@ export class MachinesBackend implements ReplicaBackend {
       if (this.placed.get(h.replicaId) === entry) this.placed.delete(h.replicaId);
     });
     return {
-      replicaId: h.replicaId, exited: h.exited, enforcement: h.enforcement, machine: h.machine,
+      replicaId: h.replicaId, exited: h.exited, enforcement: h.enforcement, machine: h.machine, ref: h.ref,
       stop: (graceMs) => {
         this.stoppedOn.set(h.replicaId, { machine: entry.machine, at: Date.now() });
         return h.stop(graceMs);

@@ -15,7 +15,7 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { ModelVersion } from '../../registry/types.ts';
 import { replicaSecret, type RpcEndpoint } from '../../rpc/replica-auth.ts';
 import type { ResourceLimits } from '../container-manager.ts';
-import { IMAGE_APP_DIR, TSX_IN_IMAGE } from '../docker/image-build.ts';
+import { IMAGE_APP_DIR, TS_LOADER_IN_IMAGE } from '../docker/image-build.ts';
 import { replicaEnv } from '../launch.ts';
 import { MANIFEST_KEY, MODEL_DIR, PARTS_DIR, REBUILD_SCRIPT, type ArtifactLayout, type PackedArtifact } from './artifact.ts';
 import { ANNOTATION, LABEL, deploymentName, shortHash, versionLabels, versionSelector } from './names.ts';
@@ -101,7 +101,7 @@ function partsVolume(v: ModelVersion, layout: ArtifactLayout): IVolume {
 
 /** Program and arguments of the replica container: those of the Docker backend (docs/docker.md). */
 export function replicaCommand(v: ModelVersion, s: Pick<ObjectSettings, 'image'>): { image: string; command: string[] | undefined; env: Record<string, string> } {
-  const node = (runtime: string) => ['node', '--import', TSX_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/${runtime}/main.ts`];
+  const node = (runtime: string) => ['node', '--import', TS_LOADER_IN_IMAGE, `${IMAGE_APP_DIR}/src/runtimes/${runtime}/main.ts`];
   switch (v.runtime) {
     case 'js':
     case 'onnx':

@@ -20,7 +20,7 @@
 import type { Clock, TimerHandle } from '../../clock.ts';
 import { ServingError } from '../../errors.ts';
 import type { Replica, RpcOutput } from '../../rpc/replica.ts';
-import { decodeOutputText } from '../output.ts';
+import { ModelOutput } from '../output.ts';
 import type { Task } from '../task.ts';
 import { BatchSizePolicy, type BatchSizeConfig } from './batch-size-policy.ts';
 import { lossVerdict, quarantineReason, type LossCause } from './loss-policy.ts';
@@ -99,6 +99,7 @@ export class VersionQueue {
     return [...this.workers.values()].map((w) => ({ replicaId: w.replica.replicaId ?? w.replica.key, inflight: w.inflight, batchSize: w.sizer.current() }));
   }
 
+  /** The batch budget for tasks that carry none (Task.budgetMs). */
   setLatencyBudget(sloMs: number): void {
     this.budgetMs = Math.max(0.1, sloMs * this.opts.budgetFraction);
   }
@@ -321,21 +322,30 @@ export class VersionQueue {
     w.busyUntil = Math.max(w.busyUntil, started) + this.profile.estimate(batch.length);
     w.load.started(started);
     this.observer.batchSent(batch.length);
+    const replicaId = w.replica.replicaId ?? w.replica.key;
+    let budget = Infinity;
+    const inputs: Buffer[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const t = batch[i]!;
+      inputs[i] = t.input;
+      budget = Math.min(budget, t.budgetMs ?? this.budgetMs);
+      t.trace?.sent(started, replicaId, batch.length);
+    }
     try {
-      const outputs = await this.send(w.replica, batch.map((t) => t.input));
+      const outputs = await this.send(w.replica, inputs);
       const now = this.clock.now();
       const latency = now - started;
-      w.sizer.observe(batch.length, latency, this.budgetMs);
+      w.sizer.observe(batch.length, latency, budget);
       this.profile.observe(batch.length, latency);
       let failed = 0;
       let inTime = 0;
       for (let i = 0; i < batch.length; i++) {
         const o = outputs[i]!;
         const t = batch[i]!;
+        t.trace?.answered(now, o.ok, o.computeMs);
         if (o.ok) {
           if (now <= t.deadline) inTime++;
-          const text = o.value.toString('utf8');
-          t.done({ ok: true, value: decodeOutputText(text), text });
+          t.done({ ok: true, output: o.tensor ? ModelOutput.fromTensor({ ...o.tensor, data: o.value }) : ModelOutput.fromText(o.value.toString('utf8')) });
         } else {
           failed++;
           t.done({ ok: false, code: 'MODEL_ERROR', error: o.value.toString('utf8') });
@@ -346,6 +356,7 @@ export class VersionQueue {
       this.observer.batchDone(batch.length, latency, failed);
     } catch (e) {
       const now = this.clock.now();
+      for (const t of batch) t.trace?.answered(now, false);
       w.load.finished(now, 0, now - started);
       this.observer.batchDone(batch.length, now - started, batch.length);
       const err = e instanceof ServingError ? e : new ServingError('WORKER_FAILED', String(e));

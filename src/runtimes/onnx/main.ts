@@ -6,4 +6,5 @@ import { serve } from '../sdk.ts';
 import { loadOnnxModel } from './model.ts';
 
 const model = await loadOnnxModel(process.env.CLIPPER_MODEL_PATH ?? '');
-await serve((inputs) => model.predict(inputs));
+// Typed outputs: raw tensors to a frontend that accepted the `tensors` RPC extension, JSON text to any other.
+await serve((inputs) => model.predictTensors(inputs));

@@ -3,13 +3,12 @@
  * directory holding exactly one). Each query is one example; a batch of queries runs as one tensor
  * [n, ...] when the model's batch dimension is dynamic, else one example at a time.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { InferenceSession, type Tensor } from 'onnxruntime-node';
 import { errorMessage } from '../../errors.ts';
 import { InputError } from '../sdk.ts';
+import { resolveOnnxFile } from './metadata.ts';
 import {
-  describeInput, prepareExample, sliceOutput, stackExamples, wholeOutput, type Example, type InputSpec,
+  describeInput, prepareExample, sliceOutput, sliceTensor, stackExamples, wholeOutput, wholeTensor, type Example, type InputSpec,
 } from './tensors.ts';
 
 export interface OnnxModelOptions {
@@ -27,6 +26,12 @@ export interface OnnxModel {
   readonly outputNames: readonly string[];
   /** One output per input: the example's output (an object name → value when the model has several outputs), or an InputError. */
   predict(inputs: unknown[]): Promise<unknown[]>;
+  /**
+   * As predict, with each output tensor a TypedTensor (the example's row, without the batch
+   * dimension) instead of nested arrays: what the container serves, so a single-output model's
+   * answers travel as raw tensors to a frontend that accepted them (string outputs stay arrays).
+   */
+  predictTensors(inputs: unknown[]): Promise<unknown[]>;
   close(): Promise<void>;
 }
 
@@ -43,16 +48,6 @@ export function onnxOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): OnnxMo
     intraOpThreads: threadCount(env, 'CLIPPER_ONNX_INTRA_OP_THREADS', 1),
     interOpThreads: threadCount(env, 'CLIPPER_ONNX_INTER_OP_THREADS', 1),
   };
-}
-
-/** The .onnx file a model path names: the file itself, or the single .onnx file in a directory. */
-export function resolveOnnxFile(path: string): string {
-  if (!path || !existsSync(path)) throw new Error(`model path ${JSON.stringify(path)} does not exist`);
-  if (!statSync(path).isDirectory()) return path;
-  const found = readdirSync(path).filter((n) => n.toLowerCase().endsWith('.onnx') && statSync(join(path, n)).isFile()).sort();
-  if (found.length === 0) throw new Error(`directory ${path} contains no .onnx file`);
-  if (found.length > 1) throw new Error(`directory ${path} contains ${found.length} .onnx files (${found.join(', ')}); expected exactly one`);
-  return join(path, found[0]);
 }
 
 async function openSession(file: string, opts: OnnxModelOptions): Promise<InferenceSession> {
@@ -108,6 +103,8 @@ export async function loadOnnxModel(path: string, opts: OnnxModelOptions = onnxO
   return model;
 }
 
+export { resolveOnnxFile };
+
 class OnnxRunner implements OnnxModel {
   /** Cleared when a batched run's outputs lack the batch dimension: later batches run one example at a time. */
   private batchable: boolean;
@@ -125,7 +122,15 @@ class OnnxRunner implements OnnxModel {
     }
   }
 
-  async predict(inputs: unknown[]): Promise<unknown[]> {
+  predict(inputs: unknown[]): Promise<unknown[]> {
+    return this.predictAs(inputs, false);
+  }
+
+  predictTensors(inputs: unknown[]): Promise<unknown[]> {
+    return this.predictAs(inputs, true);
+  }
+
+  private async predictAs(inputs: unknown[], typed: boolean): Promise<unknown[]> {
     const outputs: unknown[] = new Array(inputs.length);
     const groups = new Map<string, { index: number[]; examples: Example[] }>();
     inputs.forEach((raw, i) => {
@@ -141,30 +146,31 @@ class OnnxRunner implements OnnxModel {
       groups.set(key, group);
     });
     for (const { index, examples } of groups.values()) {
-      const results = await this.runGroup(examples);
+      const results = await this.runGroup(examples, typed);
       index.forEach((i, k) => { outputs[i] = results[k]; });
     }
     return outputs;
   }
 
-  private async runGroup(examples: Example[]): Promise<unknown[]> {
+  private async runGroup(examples: Example[], typed: boolean): Promise<unknown[]> {
+    const [slice, whole] = typed ? [sliceTensor, wholeTensor] : [sliceOutput, wholeOutput];
     if (this.batchable && examples.length > 1) {
       const result = await this.run(stackExamples(this.input, examples, true));
       if (this.outputNames.every((name) => result[name].dims[0] === examples.length)) {
-        return examples.map((_, k) => this.shape(result, (t) => sliceOutput(t, k)));
+        return examples.map((_, k) => this.shape(result, (t) => slice(t, k)));
       }
       console.error(`clipper onnx: ${this.file}'s outputs do not keep the batch dimension; running examples one at a time`);
       this.batchable = false;
     }
     const out: unknown[] = [];
-    for (const ex of examples) out.push(await this.runOne(ex));
+    for (const ex of examples) out.push(await this.runOne(ex, slice, whole));
     return out;
   }
 
-  private async runOne(ex: Example): Promise<unknown> {
+  private async runOne(ex: Example, slice: (t: Tensor, index: number) => unknown, whole: (t: Tensor) => unknown): Promise<unknown> {
     const withBatch = this.input.batch !== 'none';
     const result = await this.run(stackExamples(this.input, [ex], withBatch));
-    return this.shape(result, (t) => (withBatch && t.dims[0] === 1 ? sliceOutput(t, 0) : wholeOutput(t)));
+    return this.shape(result, (t) => (withBatch && t.dims[0] === 1 ? slice(t, 0) : whole(t)));
   }
 
   private async run(feed: Tensor): Promise<InferenceSession.ReturnType> {

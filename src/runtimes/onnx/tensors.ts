@@ -1,9 +1,13 @@
 /**
- * Shapes queries into the model's input tensor and turns output tensors back into JSON values.
- * A query is ONE example: a flat numeric array holding the model input minus its batch dimension.
+ * Shapes queries into the model's input tensor and turns output tensors back into per-example
+ * outputs: JSON values, or typed tensors (which the SDK sends as raw bytes once the frontend
+ * accepted the `tensors` RPC extension). A query is ONE example: a flat numeric array holding the
+ * model input minus its batch dimension.
  */
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import type { TensorDatatype } from '../../rpc/codec.ts';
 import { InputError } from '../sdk.ts';
+import { TypedTensor, type TypedArray } from '../typed-tensor.ts';
 
 export const NUMERIC_TYPES = ['float32', 'float64', 'int32', 'int64'] as const;
 export type NumericType = (typeof NUMERIC_TYPES)[number];
@@ -152,4 +156,29 @@ export function sliceOutput(t: Tensor, index: number): Nested {
 /** The whole tensor as nested arrays (a number for a scalar). */
 export function wholeOutput(t: Tensor): Nested {
   return nest(t, 0, t.dims);
+}
+
+/** onnxruntime's element types that have a V2 datatype (strings and packed 4-bit types do not). */
+const TENSOR_DATATYPES: Partial<Record<Tensor.Type, TensorDatatype>> = {
+  float32: 'FP32', float64: 'FP64', float16: 'FP16', int8: 'INT8', uint8: 'UINT8', int16: 'INT16', uint16: 'UINT16',
+  int32: 'INT32', uint32: 'UINT32', int64: 'INT64', uint64: 'UINT64', bool: 'BOOL',
+};
+
+/** `count` elements from `offset` as a typed tensor of `dims` (a view, no copy), or nested arrays for a type without a datatype. */
+function typedPart(t: Tensor, offset: number, dims: readonly number[]): TypedTensor | Nested {
+  const datatype = TENSOR_DATATYPES[t.type];
+  if (!datatype) return nest(t, offset, dims);
+  const count = dims.reduce((a, b) => a * b, 1);
+  return new TypedTensor((t.data as TypedArray).subarray(offset, offset + count), dims, datatype);
+}
+
+/** Example `index`'s slice along the first dim as a typed tensor (shape [] for a rank-1 tensor). */
+export function sliceTensor(t: Tensor, index: number): TypedTensor | Nested {
+  const rest = t.dims.slice(1);
+  return typedPart(t, index * rest.reduce((a, b) => a * b, 1), rest);
+}
+
+/** The whole tensor as a typed tensor. */
+export function wholeTensor(t: Tensor): TypedTensor | Nested {
+  return typedPart(t, 0, t.dims);
 }
