@@ -4,14 +4,15 @@ import { ServingError } from '../errors.ts';
 import type { QueryMetrics } from '../query/metrics.ts';
 import type { QueryProcessor } from '../query/query-processor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
-import { checkName, checkObject, checkUid, checkVersion } from '../registry/validation.ts';
+import { checkName, checkObject, checkUid } from '../registry/validation.ts';
 import type { AppKeys } from '../security/app-keys.ts';
 import { guardQueryApi } from './auth.ts';
-import { answerJson, batchAnswerJson, traceOf } from './clipper-answers.ts';
-import { createHttpServer, type HttpOptions } from './server-common.ts';
+import { MAX_BATCH_INPUTS, predictRequest, traceOf, writePredictAnswer } from './clipper-answers.ts';
+import { fastPredict } from './fast-predict.ts';
+import { createHttpServer, preRoute, type HttpOptions } from './server-common.ts';
 import { registerV2 } from './v2-api.ts';
 
-export const MAX_BATCH_INPUTS = 10_000;
+export { MAX_BATCH_INPUTS };
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics, opts: HttpOptions, appKeys: AppKeys, registry: RegistryService): FastifyInstance {
@@ -20,23 +21,13 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
   registerV2(app, processor, registry, { bodyLimitBytes: opts.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, log: opts.log });
 
   app.post<{ Params: { app: string } }>('/:app/predict', async (req, reply) => {
-    const name = checkName(req.params.app, 'application name');
-    const body = checkObject(req.body);
-    const version = body.version === undefined ? undefined : checkVersion(body.version, 'version');
-    const uid = checkUid(body.uid);
-    if ('input_batch' in body) {
-      const batch = body.input_batch;
-      if (!Array.isArray(batch)) throw new ServingError('INVALID_INPUT', 'input_batch must be an array of inputs');
-      if (batch.length === 0) throw new ServingError('INVALID_INPUT', 'input_batch is empty');
-      // One request may not hold the event loop for seconds: bigger batches are split by the client.
-      if (batch.length > MAX_BATCH_INPUTS) throw new ServingError('INVALID_INPUT', `input_batch holds ${batch.length} inputs; at most ${MAX_BATCH_INPUTS} per request`);
-      const answers = await processor.infer({ app: name, version, uid }, { values: batch }, { trace: traceOf(req) });
-      return reply.type(JSON_TYPE).send(batchAnswerJson(answers));
-    }
-    if (!('input' in body)) throw new ServingError('INVALID_INPUT', 'request body needs "input" (or "input_batch")');
-    const [answer] = await processor.infer({ app: name, version, uid }, { values: [body.input] }, { trace: traceOf(req) });
-    return reply.type(JSON_TYPE).send(answerJson(answer!));
+    const { target, values, batch } = predictRequest(checkName(req.params.app, 'application name'), req.body);
+    const answers = await processor.infer(target, { values }, { trace: traceOf(req) });
+    return reply.type(JSON_TYPE).send(writePredictAnswer(answers, batch));
   });
+  // The same route, answered without fastify when the request is plain (fast-predict.ts).
+  const fast = fastPredict({ processor, keys: appKeys, bodyLimitBytes: opts.bodyLimitBytes, traced: opts.tracing?.enabled === true, logsAnswers: opts.logger?.isLevelEnabled('trace') === true, logger: opts.logger });
+  if (fast) preRoute(app, fast);
 
   app.post<{ Params: { app: string } }>('/:app/update', async (req) => {
     const name = checkName(req.params.app, 'application name');

@@ -144,6 +144,20 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   return app;
 }
 
+/**
+ * Puts `handler` in front of fastify on `app`'s server: it answers a request and returns true, or
+ * returns false, untouched, and fastify routes it (fast-predict.ts). Listeners that only watch
+ * requests (the drain, the client-error tracking) still see every one.
+ */
+export function preRoute(app: FastifyInstance, handler: (req: IncomingMessage, res: ServerResponse) => boolean): void {
+  const [routed] = app.server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  if (!routed) throw new Error('preRoute: the server has no request handler yet');
+  app.server.removeListener('request', routed);
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!handler(req, res)) routed(req, res);
+  });
+}
+
 const responses = new WeakMap<Socket, ServerResponse>();
 const requests = new WeakMap<ServerResponse, IncomingMessage>();
 
@@ -190,21 +204,30 @@ function readJson(payload: IncomingMessage, limit: number, done: (err: Error | n
     if (text.length === 0) return done(null, undefined);
     let body: unknown;
     try {
-      body = JSON.parse(text);
+      body = parseJsonText(text);
     } catch (e) {
-      return done(new ServingError('MALFORMED_JSON', `request body is not valid JSON: ${(e as Error).message}`));
-    }
-    // One depth limit for every field of every endpoint: deeper bodies would overflow the stack
-    // of whatever walks them later (validation, JSON.stringify, a policy's params).
-    if (mayNestDeeper(text, BODY_DEPTH)) {
-      try {
-        checkDepth(body, 'request body', BODY_DEPTH);
-      } catch (e) {
-        return done(e as ServingError);
-      }
+      return done(e as ServingError);
     }
     done(null, body);
   });
+}
+
+/**
+ * A request body's JSON, refused (MALFORMED_JSON) when it does not parse and (INVALID_INPUT) when
+ * it nests deeper than BODY_DEPTH: one depth limit for every field of every endpoint, as deeper
+ * bodies would overflow the stack of whatever walks them later (validation, JSON.stringify, a
+ * policy's params). An empty body is undefined.
+ */
+export function parseJsonText(text: string): unknown {
+  if (text.length === 0) return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new ServingError('MALFORMED_JSON', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (mayNestDeeper(text, BODY_DEPTH)) checkDepth(body, 'request body', BODY_DEPTH);
+  return body;
 }
 
 /** Reads and drops what is left of a request body; false when more than `maxBytes` remain (or were announced). */
