@@ -24,14 +24,18 @@ export interface Drain {
 export function drainable(app: FastifyInstance): Drain {
   const inflight = new Set<ServerResponse>();
   let draining = false;
+  // One listener function for every response (no closure per request).
+  function settled(this: ServerResponse): void {
+    inflight.delete(this);
+  }
   app.server.on('request', (_req, res: ServerResponse) => {
     inflight.add(res);
-    res.once('close', () => inflight.delete(res));
+    res.once('close', settled);
   });
-  app.addHook('onRequest', async (_req, reply) => {
-    if (!draining) return;
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!draining) return done();
     reply.header('connection', 'close');
-    return sendError(reply, 'UNAVAILABLE', 'the server is shutting down; retry on another server or after it restarts');
+    sendError(reply, 'UNAVAILABLE', 'the server is shutting down; retry on another server or after it restarts');
   });
 
   let drained: Promise<void> | undefined;

@@ -117,12 +117,11 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     socket.end(`HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
 
-  // Which response (if any) a socket is writing, so a client error answers only between responses.
+  // The last response of each socket, so a client error answers only between responses. A plain
+  // property rather than a map with a close listener: this runs for every request. A finished
+  // response left there is ignored (writableEnded), and the next request replaces it.
   app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    responses.set(req.socket, res);
-    requests.set(res, req);
-    // Forget it once sent: a kept-alive socket would otherwise hold the last request (and its body).
-    res.once('close', () => { if (responses.get(req.socket) === res) responses.delete(req.socket); });
+    (req.socket as TrackedSocket)[LAST_RESPONSE] = res;
   });
 
   traceRequests(app, opts.tracing);
@@ -158,8 +157,8 @@ export function preRoute(app: FastifyInstance, handler: (req: IncomingMessage, r
   });
 }
 
-const responses = new WeakMap<Socket, ServerResponse>();
-const requests = new WeakMap<ServerResponse, IncomingMessage>();
+const LAST_RESPONSE = Symbol('last response');
+type TrackedSocket = Socket & { [LAST_RESPONSE]?: ServerResponse };
 
 /** A query input may nest MAX_JSON_DEPTH levels; the body around it adds two (input_batch). */
 const BODY_DEPTH = MAX_JSON_DEPTH + 2;
@@ -257,11 +256,11 @@ function discardRest(req: IncomingMessage, maxBytes: number): Promise<boolean> {
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const res = responses.get(socket);
+  const res = (socket as TrackedSocket)[LAST_RESPONSE];
   // A FIN in the middle of a request (HPE_INVALID_EOF_STATE) says nothing about the requests
   // before it: they are answered first.
   const eof = err.code === 'HPE_INVALID_EOF_STATE';
-  if (res && !res.writableEnded && !socket.destroyed && (eof || requests.get(res)?.complete)) {
+  if (res && !res.writableEnded && !socket.destroyed && (eof || res.req.complete)) {
     // Pipelined requests before the bad one are still being answered (in order): answer the error
     // after the last of them, which is the one the socket saw last.
     res.once('close', () => answerClientError(err, socket));
