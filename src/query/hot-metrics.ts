@@ -1,5 +1,5 @@
 /**
- * Counters and histograms for the per-request path. prom-client hashes the label values on every
+ * Counters, gauges and histograms for the per-request path. prom-client hashes the label values on every
  * `inc`/`observe`, even through a label child — a quarter of the time of a cached prediction. Here
  * a child is a plain object resolved once per label set, and an update is an addition; the values
  * are read only when /metrics is scraped, through the prom-client registry's metric interface
@@ -15,7 +15,7 @@ abstract class HotMetric<C> {
   readonly aggregator = 'sum';
   protected readonly children = new Map<string, { labels: Labels; child: C }>();
 
-  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'histogram', private readonly labelNames: readonly string[], registers: readonly Registry[]) {
+  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge' | 'histogram', private readonly labelNames: readonly string[], registers: readonly Registry[]) {
     for (const r of registers) r.registerMetric(this as never);
   }
 
@@ -47,6 +47,24 @@ export class HotCounter extends HotMetric<CounterChild> {
   }
 
   protected create(): CounterChild { return new CounterChild(); }
+
+  get() {
+    const values = [...this.children.values()].map(({ labels, child }) => ({ value: child.value, labels }));
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+export class GaugeChild {
+  value = 0;
+  set(v: number): void { this.value = v; }
+}
+
+export class HotGauge extends HotMetric<GaugeChild> {
+  constructor(o: { name: string; help: string; labelNames: readonly string[]; registers: readonly Registry[] }) {
+    super(o.name, o.help, 'gauge', o.labelNames, o.registers);
+  }
+
+  protected create(): GaugeChild { return new GaugeChild(); }
 
   get() {
     const values = [...this.children.values()].map(({ labels, child }) => ({ value: child.value, labels }));

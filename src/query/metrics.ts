@@ -5,10 +5,10 @@
  * counts per request, inputs and batches executed, and request, queue and compute durations, per
  * model and version — as Prometheus-conventional names (`_total` counters, histograms in seconds)
  * so that `promtool check metrics` passes. The mapping is in docs/observability.md.
- * Counters and histograms are hot-metrics.ts's (an update is an addition); gauges are prom-client's.
+ * They are hot-metrics.ts's: an update is an addition or an assignment, read at scrape time.
  */
-import { Gauge, Registry } from 'prom-client';
-import { HotCounter as Counter, HotHistogram as Histogram } from './hot-metrics.ts';
+import { Registry } from 'prom-client';
+import { HotCounter as Counter, HotGauge as Gauge, HotHistogram as Histogram } from './hot-metrics.ts';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];

@@ -1,8 +1,8 @@
 /** The per-request counters and histograms expose what prom-client's would, in its registry. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Counter, Histogram, Registry } from 'prom-client';
-import { HotCounter, HotHistogram } from '../../src/query/hot-metrics.ts';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { HotCounter, HotGauge, HotHistogram } from '../../src/query/hot-metrics.ts';
 
 describe('hot metrics', () => {
   it('write the same exposition as prom-client for the same updates', async () => {
@@ -18,6 +18,12 @@ describe('hot metrics', () => {
       c2.labels(m, v).inc();
       c1.labels(m, v).inc(2);
       c2.labels(m, v).inc(2);
+    }
+    const g1 = new HotGauge({ name: 'z', ...spec, registers: [ours] });
+    const g2 = new Gauge({ name: 'z', ...spec, registers: [theirs] });
+    for (const v of [3, 1, 4]) {
+      g1.labels('a', '1').set(v);
+      g2.labels('a', '1').set(v);
     }
     for (const x of [0.005, 0.05, 0.5, 5, 0.01, 0.1]) {
       h1.labels('a', '1').observe(x);
