@@ -32,12 +32,12 @@ const NOOP_WIDTH = 4;
 const HOT_BODY = '{"input":[0.5,1.5,2.5,3.5]}';
 const CACHE_BYTES = 64 * 1024 * 1024;
 /**
- * Fewest bytes a cache entry of a 4-double input and the output "ok" can take: key 28, input 32,
- * output text 4, entry overhead at least 180 (as test/query/cache-memory.test.ts measures). The fill puts
- * twice the inputs that many bytes would hold, so the cache is full and evicting whatever the
- * real overhead is.
+ * A lower bound on the bytes a cache entry of a 4-double input and the output "ok" takes: the
+ * input's 32 bytes (in its key), the output text, and at least 180 of overhead (as
+ * test/query/cache-memory.test.ts measures). The fill puts twice the inputs that many bytes would
+ * hold, so the cache is full and evicting whatever the real size of an entry is.
  */
-const MIN_ENTRY_BYTES = 28 + 8 * NOOP_WIDTH + 4 + 180;
+const MIN_ENTRY_BYTES = 28 + 8 * NOOP_WIDTH + 4 + 180; // 28: the smallest key beyond the input (a hashed one)
 /** Inputs per fill request: well under the Clipper API's input_batch limit (10,000), so each answers within the SLO. */
 const FILL_PER_REQUEST = 2_000;
 const WIDTH = 784;

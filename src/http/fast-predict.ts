@@ -55,14 +55,22 @@ export function fastPredict(o: FastPredictOptions): FastHandler | undefined {
       const presented = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : (typeof h['x-api-key'] === 'string' ? h['x-api-key'] : undefined);
       if (keyRefusal(o.keys, undefined, app, presented, '') !== undefined) return false;
     }
-    const id = requestIdOf(req);
-    const started = performance.now();
+    const r: Request = { app, id: requestIdOf(req), url: req.url!, started: performance.now() };
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     // A client that goes away mid-body: nothing to answer, and its error must not go unhandled.
     req.on('error', () => {});
     req.on('end', () => {
-      void answer(o, { app, id, url: req.url!, started }, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), res);
+      // Parsed here, before anything waits: neither the body's bytes nor its text outlive the parse.
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      chunks.length = 0;
+      let parsed: ReturnType<typeof predictRequest>;
+      try {
+        parsed = predictRequest(app, parseJsonText(body.toString('utf8')));
+      } catch (e) {
+        return sendError(o, res, r, e);
+      }
+      void answer(o, r, parsed, res);
     });
     return true;
   };
@@ -70,11 +78,11 @@ export function fastPredict(o: FastPredictOptions): FastHandler | undefined {
 
 interface Request { app: string; id: string; url: string; started: number }
 
-async function answer(o: FastPredictOptions, r: Request, body: Buffer, res: ServerResponse): Promise<void> {
+async function answer(o: FastPredictOptions, r: Request, p: ReturnType<typeof predictRequest>, res: ServerResponse): Promise<void> {
   let text: string;
   try {
-    const { target, values, batch } = predictRequest(r.app, parseJsonText(body.toString('utf8')));
-    const answers = await o.processor.infer(target, { values });
+    const batch = p.batch;
+    const answers = await o.processor.infer(p.target, { values: p.values });
     text = writePredictAnswer(answers, batch);
   } catch (e) {
     return sendError(o, res, r, e);

@@ -81,6 +81,16 @@ export class TestCluster {
   }
 }
 
+function parentPid(pid: string): number {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces: state, ppid, ...
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return -1;
+  }
+}
+
 /** Replica processes (of any frontend in `parents`), found by the CLIPPER_PARENT_PID in their environment. */
 export function childReplicas(parents: number[]): number[] {
   const wanted = new Set(parents.map((p) => `CLIPPER_PARENT_PID=${p}`));
@@ -93,7 +103,9 @@ export function childReplicas(parents: number[]): number[] {
     } catch {
       continue;
     }
-    if (env.split('\0').some((kv) => wanted.has(kv))) found.push(Number(entry));
+    // The replica itself, a child of its frontend: not a helper process it started (an esbuild
+    // transform service while it loads) that inherited its environment.
+    if (env.split('\0').some((kv) => wanted.has(kv)) && parents.includes(parentPid(entry))) found.push(Number(entry));
   }
   return found;
 }
