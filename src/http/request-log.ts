@@ -37,6 +37,9 @@ export function answerFields(req: FastifyRequest, reply: FastifyReply, payload: 
     reqId: req.id, method: req.method, url: req.url.length > 200 ? `${req.url.slice(0, 200)}…` : req.url,
     status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10,
   };
+  // A traced request's log record names its trace, so the two can be joined.
+  const traceparent = (req as { trace?: { traceparent(): string } }).trace?.traceparent();
+  if (traceparent) fields.traceId = traceparent.split('-')[1];
   // Error answers are small JSON: {"error": CODE, "cause": message} (V2: {"error": message}).
   if (typeof payload === 'string' && payload.length <= 16_384 && payload.startsWith('{')) {
     try {

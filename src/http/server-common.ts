@@ -129,9 +129,14 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => readJson(payload as IncomingMessage, opts.bodyLimitBytes, done));
   const drainLimit = drainBytes(opts.bodyLimitBytes);
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (!req.raw.complete && !(await discardRest(req.raw, drainLimit)) && !reply.raw.headersSent) reply.header('connection', 'close');
-    return payload;
+  // A body still arriving (an early answer: 413, 401) is read and dropped first (see above). A body
+  // already read costs nothing here: no promise per answer.
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (req.raw.complete || req.raw.readableEnded) return done(null, payload);
+    void discardRest(req.raw, drainLimit).then((drained) => {
+      if (!drained && !reply.raw.headersSent) reply.header('connection', 'close');
+      done(null, payload);
+    });
   });
   app.setErrorHandler((err: FastifyError | ServingError, req, reply) => {
     if (err instanceof ServingError) return sendError(reply, err.code, err.message);

@@ -1,7 +1,4 @@
-/**
- * Request ids and the request log (src/http/request-id.ts, request-log.ts) on a real socket: fastify's
- * inject never ends a request with a body here (server-common's onSend hook waits for the rest of it).
- */
+/** Request ids and the request log (src/http/request-id.ts, request-log.ts), on a real socket. */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
@@ -96,5 +93,30 @@ describe('request ids and the request log', () => {
     await traced.app.send({ method: 'POST', url: '/ok', headers: { 'x-request-id': 'ok-2' }, payload: {} });
     assert.deepEqual(traced.records.map((x) => [x.level, x.msg, x.reqId, x.status]), [[10, 'request answered', 'ok-2', 200]]);
     await traced.app.close();
+  });
+});
+
+describe('the request log of a traced server', () => {
+  it('names the trace of each request it logs', async () => {
+    const { InMemorySpanExporter } = await import('@opentelemetry/sdk-trace-base');
+    const { Tracing } = await import('../../src/observability/tracing.ts');
+    const tracing = await Tracing.create({ endpoint: '', exporter: new InMemorySpanExporter() });
+    const records: Rec[] = [];
+    const logger = createLogger({ level: 'debug', sink: { write: (line: string) => records.push(JSON.parse(line)) } });
+    const app = createHttpServer({ bodyLimitBytes: 1024, logger, tracing });
+    app.post('/refused', async () => { throw new ServingError('APP_NOT_FOUND', 'application "x" does not exist'); });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const res = await fetch(`http://127.0.0.1:${(app.server.address() as { port: number }).port}/refused`, {
+        method: 'POST', headers: { 'content-type': 'application/json', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' }, body: '{}',
+      });
+      assert.equal(res.status, 404);
+      const refused = records.find((r) => r.msg === 'request refused');
+      assert.equal(refused?.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+      assert.equal(res.headers.get('traceparent')?.split('-')[1], '4bf92f3577b34da6a3ce929d0e0e4736');
+    } finally {
+      await app.close();
+      await tracing.shutdown();
+    }
   });
 });
