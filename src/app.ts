@@ -210,7 +210,7 @@ async function compose(config: ResolvedConfig, lock: DataDirLock, undo: Undo, lo
   undo.push({ what: 'admin API', run: () => adminApi.close() });
   let grpcPort = -1;
   if (config.grpcPort >= 0) {
-    const grpcServer = new GrpcInferenceServer({ processor, registry, keys: appKeys, maxMessageBytes: config.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, tls: http.tls, log: seam('grpc', 'error'), tracing });
+    const grpcServer = new GrpcInferenceServer({ processor, registry, keys: appKeys, maxMessageBytes: config.bodyLimitBytes, maxInputs: MAX_BATCH_INPUTS, tls: http.tls, log: seam('grpc', 'error'), logger: logger.child({ component: 'grpc' }), tracing });
     // Closed in the drain (calls in flight finish), and again on unwind (a failed start): the second is a no-op.
     undo.push({ what: 'gRPC', run: () => grpcServer.close() });
     grpcPort = await bind(() => grpcServer.start(config.host, config.grpcPort), config.host, config.grpcPort, 'V2 gRPC');

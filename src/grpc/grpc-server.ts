@@ -24,6 +24,9 @@ import type { QueryProcessor } from '../query/query-processor.ts';
 import type { RegistryService } from '../registry/registry-service.ts';
 import { keyRefusal } from '../security/key-check.ts';
 import { startGrpcTrace, type Tracing } from '../observability/tracing.ts';
+import type { Logger } from '../observability/log.ts';
+import { REQUEST_ID_HEADER, saneRequestId } from '../http/request-id.ts';
+import { randomUUID } from 'node:crypto';
 import type { AppKeys } from '../security/app-keys.ts';
 import { contentsField, tensorFromContents, tensorToContents, type InferTensorContents } from '../v2/contents.ts';
 import { DATATYPES, isDatatype } from '../v2/datatypes.ts';
@@ -47,6 +50,8 @@ export interface GrpcServerOptions {
   /** PEM certificate and key: TLS, as on the HTTP APIs. */
   tls?: { cert: Buffer; key: Buffer };
   log?: (msg: string) => void;
+  /** Records of failed and refused calls (at debug: every refusal). */
+  logger?: Logger;
   /** ModelInfer calls are traced (a `traceparent` in the call's metadata continues the caller's trace). */
   tracing?: Tracing;
 }
@@ -212,20 +217,20 @@ export class GrpcInferenceServer {
     });
     const s = this.service;
     this.server.addService(pkg.inference.GRPCInferenceService.service, {
-      ServerLive: this.unary(() => ({ live: true })),
+      ServerLive: this.unary('ServerLive', () => ({ live: true })),
       // False from the moment a drain starts, for the calls that still reach a closing server.
-      ServerReady: this.unary(() => ({ ready: this.stopped === undefined })),
-      ServerMetadata: this.unary(() => s.serverMetadata([])),
-      ModelReady: this.unary<{ name?: string; version?: string }, { ready: boolean }>((req, call) => {
+      ServerReady: this.unary('ServerReady', () => ({ ready: this.stopped === undefined })),
+      ServerMetadata: this.unary('ServerMetadata', () => s.serverMetadata([])),
+      ModelReady: this.unary<{ name?: string; version?: string }, { ready: boolean }>('ModelReady', (req, call) => {
         const name = this.guard(req.name, call);
         return { ready: s.readiness(name, req.version || undefined).ready };
       }),
-      ModelMetadata: this.unary<{ name?: string; version?: string }, unknown>((req, call) => {
+      ModelMetadata: this.unary<{ name?: string; version?: string }, unknown>('ModelMetadata', (req, call) => {
         const name = this.guard(req.name, call);
         const m = s.metadata(name, req.version || undefined);
         return { ...m, inputs: m.inputs ?? [], outputs: m.outputs ?? [] };
       }),
-      ModelInfer: this.unary<WireInferRequest, WireInferResponse>(async (req, call) => {
+      ModelInfer: this.unary<WireInferRequest, WireInferResponse>('ModelInfer', async (req, call) => {
         const trace = startGrpcTrace(opts.tracing, 'ModelInfer', call.metadata);
         if (trace) {
           const md = new grpc.Metadata();
@@ -304,23 +309,48 @@ export class GrpcInferenceServer {
     return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
 
-  private unary<Req, Res>(fn: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  /**
+   * A call's handler. Every call gets a request id — the client's `x-request-id` metadata when sane,
+   * else a fresh one — returned in the trailing metadata and carried by the log record of a call
+   * that fails (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL at error; other refusals at debug), as the
+   * HTTP APIs do (../http/request-log.ts).
+   */
+  private unary<Req, Res>(method: string, fn: Handler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
+      const started = performance.now();
+      const [given] = call.metadata.get(REQUEST_ID_HEADER);
+      const id = saneRequestId(typeof given === 'string' ? given : undefined) ?? randomUUID();
+      const trailer = new grpc.Metadata();
+      trailer.set(REQUEST_ID_HEADER, id);
       let answer: Promise<Res>;
       try {
         answer = Promise.resolve(fn(call.request, call));
       } catch (e) {
         answer = Promise.reject(e);
       }
-      answer.then((res) => callback(null, res), (e: unknown) => callback(this.toStatus(e)));
+      answer.then((res) => callback(null, res, trailer), (e: unknown) => {
+        const status = this.toStatus(e, id);
+        this.logRefusal(method, id, status, started);
+        callback({ ...status, metadata: trailer });
+      });
     };
   }
 
-  private toStatus(e: unknown): Partial<grpc.StatusObject> {
+  private logRefusal(method: string, reqId: string, status: Partial<grpc.StatusObject>, started: number): void {
+    const logger = this.opts.logger;
+    if (!logger) return;
+    const serious = status.code === GRPC_CODE.UNAVAILABLE || status.code === GRPC_CODE.DEADLINE_EXCEEDED || status.code === GRPC_CODE.INTERNAL;
+    if (!serious && !logger.isLevelEnabled('debug')) return;
+    const fields = { reqId, method, status: status.code, error: grpc.status[status.code ?? GRPC_CODE.UNKNOWN], cause: status.details?.slice(0, 500), ms: Math.round((performance.now() - started) * 10) / 10 };
+    if (serious) logger.error(fields, 'call failed');
+    else logger.debug(fields, 'call refused');
+  }
+
+  private toStatus(e: unknown, reqId: string): Partial<grpc.StatusObject> {
     if (e instanceof GrpcError) return { code: e.code, details: e.message };
     const code = grpcCodeOf(e);
     if (code === GRPC_CODE.INTERNAL || code === GRPC_CODE.UNKNOWN) {
-      this.opts.log?.(`internal error (gRPC): ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      this.opts.log?.(`internal error (gRPC, request ${reqId}): ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       return { code: GRPC_CODE.INTERNAL, details: 'internal error' };
     }
     return { code, details: e instanceof Error ? e.message : String(e) };

@@ -72,6 +72,19 @@ describe('V2 gRPC through @grpc/grpc-js', () => {
     assert.equal(await slow, grpc.status.DEADLINE_EXCEEDED);
   });
 
+  it('returns a request id in the trailing metadata: the client\'s own when sane, else a fresh one', async () => {
+    const trailer = (method: string, req: unknown, id?: string) => new Promise<grpc.Metadata>((resolve) => {
+      const md = new grpc.Metadata();
+      if (id !== undefined) md.set('x-request-id', id);
+      client[method]!(req, md, {}, () => {}).on('status', (st: grpc.StatusObject) => resolve(st.metadata));
+    });
+    assert.deepEqual((await trailer('ServerLive', {}, 'grpc-req-1')).get('x-request-id'), ['grpc-req-1']);
+    const failed = await trailer('ModelInfer', { model_name: 'nope', inputs: [] }, 'grpc-req-2');
+    assert.deepEqual(failed.get('x-request-id'), ['grpc-req-2']);
+    const [fresh] = (await trailer('ModelInfer', { model_name: 'nope', inputs: [] }, 'not sane: spaces')).get('x-request-id');
+    assert.match(String(fresh), /^[0-9a-f-]{36}$/);
+  });
+
   it('maps overload to UNAVAILABLE and a message too large to RESOURCE_EXHAUSTED', () => {
     assert.equal(grpcCodeOf(new ServingError('QUEUE_FULL', 'full')), grpc.status.UNAVAILABLE);
     assert.equal(grpcCodeOf(new ServingError('OVERLOADED', 'busy')), grpc.status.UNAVAILABLE);
