@@ -13,7 +13,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isServingError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../observability/log.ts';
-import type { QueryProcessor } from '../query/query-processor.ts';
+import type { InferInputs, InferTarget, QueryProcessor } from '../query/query-processor.ts';
+import type { InputType } from '../registry/input-types.ts';
+import { numericInput } from './numeric-body.ts';
 import type { AppKeys } from '../security/app-keys.ts';
 import { keyRefusal } from '../security/key-check.ts';
 import { predictRequest, writePredictAnswer } from './clipper-answers.ts';
@@ -26,6 +28,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 export interface FastPredictOptions {
   processor: QueryProcessor;
+  /** An application's input type (numeric bodies are read straight into their bytes), if it exists. */
+  inputTypeOf(app: string): InputType | undefined;
   keys: AppKeys;
   bodyLimitBytes: number;
   /** Answers must be logged at trace level: leave them to fastify's request log. */
@@ -64,13 +68,17 @@ export function fastPredict(o: FastPredictOptions): FastHandler | undefined {
       // Parsed here, before anything waits: neither the body's bytes nor its text outlive the parse.
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       chunks.length = 0;
+      const text = body.toString('utf8');
+      const type = o.inputTypeOf(app);
+      const numeric = type === undefined ? undefined : numericInput(text, type);
+      if (numeric) return void answer(o, r, { target: { app }, inputs: { encoded: [numeric] }, batch: false }, res);
       let parsed: ReturnType<typeof predictRequest>;
       try {
-        parsed = predictRequest(app, parseJsonText(body.toString('utf8')));
+        parsed = predictRequest(app, parseJsonText(text));
       } catch (e) {
         return sendError(o, res, r, e);
       }
-      void answer(o, r, parsed, res);
+      void answer(o, r, { target: parsed.target, inputs: { values: parsed.values }, batch: parsed.batch }, res);
     });
     return true;
   };
@@ -78,11 +86,13 @@ export function fastPredict(o: FastPredictOptions): FastHandler | undefined {
 
 interface Request { app: string; id: string; url: string; started: number }
 
-async function answer(o: FastPredictOptions, r: Request, p: ReturnType<typeof predictRequest>, res: ServerResponse): Promise<void> {
+interface Query { target: InferTarget; inputs: InferInputs; batch: boolean }
+
+async function answer(o: FastPredictOptions, r: Request, q: Query, res: ServerResponse): Promise<void> {
   let text: string;
   try {
-    const batch = p.batch;
-    const answers = await o.processor.infer(p.target, { values: p.values });
+    const batch = q.batch;
+    const answers = await o.processor.infer(q.target, q.inputs);
     text = writePredictAnswer(answers, batch);
   } catch (e) {
     return sendError(o, res, r, e);

@@ -26,7 +26,7 @@ export function createQueryApi(processor: QueryProcessor, metrics: QueryMetrics,
     return reply.type(JSON_TYPE).send(writePredictAnswer(answers, batch));
   });
   // The same route, answered without fastify when the request is plain (fast-predict.ts).
-  const fast = fastPredict({ processor, keys: appKeys, bodyLimitBytes: opts.bodyLimitBytes, traced: opts.tracing?.enabled === true, logsAnswers: opts.logger?.isLevelEnabled('trace') === true, logger: opts.logger });
+  const fast = fastPredict({ processor, inputTypeOf: (name) => registry.getApp(name)?.inputType, keys: appKeys, bodyLimitBytes: opts.bodyLimitBytes, traced: opts.tracing?.enabled === true, logsAnswers: opts.logger?.isLevelEnabled('trace') === true, logger: opts.logger });
   if (fast) preRoute(app, fast);
 
   app.post<{ Params: { app: string } }>('/:app/update', async (req) => {

@@ -76,7 +76,7 @@ describe('V2 gRPC through @grpc/grpc-js', () => {
     const trailer = (method: string, req: unknown, id?: string) => new Promise<grpc.Metadata>((resolve) => {
       const md = new grpc.Metadata();
       if (id !== undefined) md.set('x-request-id', id);
-      client[method]!(req, md, {}, () => {}).on('status', (st: grpc.StatusObject) => resolve(st.metadata));
+      (client[method]!(req, md, {}, () => {}) as unknown as grpc.ClientUnaryCall).on('status', (st: grpc.StatusObject) => resolve(st.metadata));
     });
     assert.deepEqual((await trailer('ServerLive', {}, 'grpc-req-1')).get('x-request-id'), ['grpc-req-1']);
     const failed = await trailer('ModelInfer', { model_name: 'nope', inputs: [] }, 'grpc-req-2');
