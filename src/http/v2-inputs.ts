@@ -17,9 +17,9 @@
 import { isUtf8 } from 'node:buffer';
 import { checkDepth, type InputType } from '../registry/input-types.ts';
 import { badRequest } from '../v2/errors.ts';
-import { DATATYPE_INFO, type Datatype } from '../v2/datatypes.ts';
+import type { Datatype } from '../v2/datatypes.ts';
 import type { ModelOutput } from '../query/output.ts';
-import { createTensor, splitBatch, tensorsToRecords, tensorValues, type Tensor } from '../v2/tensor.ts';
+import { createTensor, sameShape, splitBatch, stackRows, tensorFromBytes, tensorsToRecords, tensorValues, type Tensor } from '../v2/tensor.ts';
 
 const FLOAT_TYPES: ReadonlySet<Datatype> = new Set(['FP16', 'BF16', 'FP32', 'FP64']);
 const INT_TYPES: ReadonlySet<Datatype> = new Set(['INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64']);
@@ -144,18 +144,9 @@ export function tensorToEncodedInputs(inputs: readonly Tensor[], type: InputType
 export function modelOutputsToTensor(name: string, outputs: readonly ModelOutput[]): Tensor {
   const first = outputs[0]?.tensor;
   if (first && outputs.every((o) => o.tensor && o.tensor.datatype === first.datatype && sameShape(o.tensor.shape, first.shape))) {
-    const info = DATATYPE_INFO[first.datatype];
-    const per = first.data.length;
-    const bytes = new Uint8Array(per * outputs.length);
-    outputs.forEach((o, i) => bytes.set(o.tensor!.data, i * per));
-    const Ctor = info.array!;
-    return createTensor(name, first.datatype, [outputs.length, ...first.shape], new Ctor(bytes.buffer, 0, bytes.length / info.byteSize));
+    return stackRows(outputs.map((o) => tensorFromBytes(name, o.tensor!.datatype, o.tensor!.shape, o.tensor!.data)), name);
   }
   return outputsToTensor(name, outputs.map((o) => o.value));
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** One output tensor from the applications's outputs (one per input, in order). */

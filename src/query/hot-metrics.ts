@@ -34,6 +34,15 @@ abstract class HotMetric<C> {
 
   protected abstract create(): C;
   abstract get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] };
+
+  protected exposed(values: MetricValue[]) {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  /** One sample per child, for children that hold one `value` (counters, gauges). */
+  protected plainValues(this: HotMetric<{ value: number }>): MetricValue[] {
+    return [...this.children.values()].map(({ labels, child }) => ({ value: child.value, labels }));
+  }
 }
 
 export class CounterChild {
@@ -48,10 +57,7 @@ export class HotCounter extends HotMetric<CounterChild> {
 
   protected create(): CounterChild { return new CounterChild(); }
 
-  get() {
-    const values = [...this.children.values()].map(({ labels, child }) => ({ value: child.value, labels }));
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
+  get() { return this.exposed(this.plainValues()); }
 }
 
 export class GaugeChild {
@@ -66,10 +72,7 @@ export class HotGauge extends HotMetric<GaugeChild> {
 
   protected create(): GaugeChild { return new GaugeChild(); }
 
-  get() {
-    const values = [...this.children.values()].map(({ labels, child }) => ({ value: child.value, labels }));
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
+  get() { return this.exposed(this.plainValues()); }
 }
 
 export class HistogramChild {
@@ -116,6 +119,6 @@ export class HotHistogram extends HotMetric<HistogramChild> {
       values.push({ metricName: `${this.name}_sum`, labels, value: child.sum });
       values.push({ metricName: `${this.name}_count`, labels, value: child.count });
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return this.exposed(values);
   }
 }

@@ -7,7 +7,8 @@
  * - a value (the application's default output, an ensemble's combination).
  * `value` (a JS value) is decoded on demand and never shared between two answers.
  */
-import { bf16ToNumber, fp16ToNumber, type Datatype } from '../v2/datatypes.ts';
+import { DATATYPE_INFO, type Datatype } from '../v2/datatypes.ts';
+import { nestByShape, plainElements } from '../v2/tensor.ts';
 
 const JSON_START = /^[\s]*[{["\-0-9tfn]/;
 
@@ -78,51 +79,14 @@ export class ModelOutput {
     this.jsonText = s;
     return s;
   }
-
-  /** A copy without memoised values: what the cache keeps (its bytes are what it counts). */
-  lean(): ModelOutput {
-    return this.tensor ? ModelOutput.fromTensor(this.tensor) : this.text !== undefined ? ModelOutput.known(this.text, this.isJson) : ModelOutput.fromValue(this.value);
-  }
 }
 
 /** A tensor's elements as a JS value: nested arrays by its shape (a scalar for shape []). */
 function tensorValue(t: TensorOutput): unknown {
-  const flat = tensorElements(t);
-  if (t.shape.length === 0) return flat[0];
-  if (t.shape.length === 1) return flat;
-  const nest = (offset: number, dim: number): unknown[] => {
-    const n = t.shape[dim]!;
-    if (dim === t.shape.length - 1) return flat.slice(offset, offset + n);
-    const stride = t.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
-    return Array.from({ length: n }, (_, i) => nest(offset + i * stride, dim + 1));
-  };
-  return nest(0, 0);
-}
-
-function tensorElements(t: TensorOutput): Array<number | boolean> {
-  const b = t.data;
-  const view = (Ctor: { new(buf: ArrayBuffer, off: number, len: number): ArrayLike<number>; BYTES_PER_ELEMENT: number }) => {
-    // The bytes may sit at an offset the typed array cannot start at: copy them out aligned.
-    const copy = new Uint8Array(b.length);
-    copy.set(b);
-    return Array.from(new Ctor(copy.buffer, 0, b.length / Ctor.BYTES_PER_ELEMENT));
-  };
-  switch (t.datatype) {
-    case 'BOOL': return Array.from(b, (x) => x !== 0);
-    case 'INT8': return view(Int8Array);
-    case 'UINT8': return Array.from(b);
-    case 'INT16': return view(Int16Array);
-    case 'UINT16': return view(Uint16Array);
-    case 'INT32': return view(Int32Array);
-    case 'UINT32': return view(Uint32Array);
-    case 'INT64': return Array.from(new BigInt64Array(new Uint8Array(b).buffer), Number);
-    case 'UINT64': return Array.from(new BigUint64Array(new Uint8Array(b).buffer), Number);
-    case 'FP32': return view(Float32Array);
-    case 'FP64': return view(Float64Array);
-    case 'FP16': case 'BF16': return halfElements(t.datatype, view(Uint16Array));
-  }
-}
-
-function halfElements(dt: 'FP16' | 'BF16', bits: number[]): number[] {
-  return bits.map(dt === 'FP16' ? fp16ToNumber : bf16ToNumber);
+  // Copied out aligned: the bytes may sit at an offset their typed array cannot start at.
+  const Ctor = DATATYPE_INFO[t.datatype].array!;
+  const aligned = new Uint8Array(t.data.length);
+  aligned.set(t.data);
+  const data = new Ctor(aligned.buffer, 0, t.data.length / DATATYPE_INFO[t.datatype].byteSize);
+  return nestByShape(plainElements(t.datatype, data as ArrayLike<number | bigint>), t.shape);
 }

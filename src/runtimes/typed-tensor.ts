@@ -8,7 +8,8 @@
  */
 import { endianness } from 'node:os';
 import type { TensorDatatype, TensorLayout } from '../rpc/codec.ts';
-import { DATATYPE_INFO, bf16ToNumber, fp16ToNumber } from '../v2/datatypes.ts';
+import { DATATYPE_INFO } from '../v2/datatypes.ts';
+import { nestByShape, plainElements } from '../v2/tensor.ts';
 
 export type TypedArray =
   | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
@@ -64,25 +65,7 @@ export class TypedTensor {
 
   /** Nested arrays by shape (a scalar for shape []); 64-bit integers become numbers, as JSON has no other. */
   toJSON(): unknown {
-    const flat = elements(this);
-    if (this.shape.length === 0) return flat[0];
-    const nest = (offset: number, dim: number): unknown[] => {
-      const n = this.shape[dim]!;
-      if (dim === this.shape.length - 1) return flat.slice(offset, offset + n);
-      const stride = this.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
-      return Array.from({ length: n }, (_, i) => nest(offset + i * stride, dim + 1));
-    };
-    return nest(0, 0);
-  }
-}
-
-function elements(t: TypedTensor): Array<number | boolean> {
-  const d = t.data as ArrayLike<number | bigint>;
-  switch (t.datatype) {
-    case 'BOOL': return Array.from(d, (x) => x !== 0 && x !== 0n);
-    case 'FP16': return Array.from(d as ArrayLike<number>, fp16ToNumber);
-    case 'BF16': return Array.from(d as ArrayLike<number>, bf16ToNumber);
-    default: return Array.from(d, Number);
+    return nestByShape(plainElements(this.datatype, this.data as ArrayLike<number | bigint>), this.shape);
   }
 }
 

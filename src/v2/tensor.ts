@@ -8,7 +8,7 @@
 import { endianness } from 'node:os';
 import { isUtf8 } from 'node:buffer';
 import {
-  DATATYPE_INFO, DATATYPES, isDatatype, toJsonValue, toStored,
+  DATATYPE_INFO, DATATYPES, bf16ToNumber, fp16ToNumber, isDatatype, toJsonValue, toStored,
   type Datatype, type ElementValue, type NumericArray,
 } from './datatypes.ts';
 import { badRequest } from './errors.ts';
@@ -222,6 +222,32 @@ export function tensorValues(t: Tensor): ElementValue[] {
   return out;
 }
 
+/**
+ * The elements of a fixed-size tensor as plain JS values: booleans for BOOL, numbers otherwise
+ * (FP16/BF16 decoded, 64-bit integers rounded to the nearest number) — what a model's typed
+ * output means to a JS caller (unlike tensorValues, which keeps V2 JSON's exact forms).
+ */
+export function plainElements(datatype: Datatype, data: ArrayLike<number | bigint>): Array<number | boolean> {
+  switch (datatype) {
+    case 'BOOL': return Array.from(data, (x) => Number(x) !== 0);
+    case 'FP16': return Array.from(data as ArrayLike<number>, fp16ToNumber);
+    case 'BF16': return Array.from(data as ArrayLike<number>, bf16ToNumber);
+    default: return Array.from(data, Number);
+  }
+}
+
+/** Flat row-major elements as nested arrays by `shape` (the one element for shape []). */
+export function nestByShape<T>(flat: readonly T[], shape: readonly number[]): unknown {
+  if (shape.length === 0) return flat[0];
+  const nest = (offset: number, dim: number): unknown[] => {
+    const n = shape[dim]!;
+    if (dim === shape.length - 1) return flat.slice(offset, offset + n);
+    const stride = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: n }, (_, i) => nest(offset + i * stride, dim + 1));
+  };
+  return nest(0, 0);
+}
+
 /** The tensor as V2 JSON, with flat data, as Triton and KServe answer. */
 export function tensorToJson(t: Tensor): JsonTensor {
   const j: JsonTensor = { name: t.name, datatype: t.datatype, shape: [...t.shape], data: tensorValues(t) };
@@ -361,7 +387,7 @@ function concatData(datatype: Datatype, parts: readonly TensorData[]): TensorDat
   return out;
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 

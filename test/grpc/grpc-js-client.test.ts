@@ -7,15 +7,14 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { v2GrpcClient, type V2Client } from '../helpers/grpc-client.ts';
 import { ServingError } from '../../src/errors.ts';
-import { LOADER_OPTIONS, PROTO_PATH } from '../../src/grpc/grpc-server.ts';
 import { V2Error, grpcCodeOf } from '../../src/v2/errors.ts';
 import { deployJsApp, ECHO_MODEL, startTestServer, SUM_MODEL, type TestServer } from '../helpers/server.ts';
 
 const SLOW_MODEL = 'export function predict(inputs) { const end = Date.now() + 800; while (Date.now() < end) {} return inputs.map((x) => x); }\n';
 
-type Client = grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void>;
+type Client = V2Client;
 
 describe('V2 gRPC through @grpc/grpc-js', () => {
   let s: TestServer;
@@ -29,8 +28,7 @@ describe('V2 gRPC through @grpc/grpc-js', () => {
     await deployJsApp(s, { app: 'sum', inputType: 'doubles', source: SUM_MODEL, defaultOutput: '-1', sloMicros: 2_000_000 });
     await deployJsApp(s, { app: 'echo', inputType: 'strings', source: ECHO_MODEL('v1'), defaultOutput: 'none', sloMicros: 2_000_000 });
     await deployJsApp(s, { app: 'slow', inputType: 'strings', source: SLOW_MODEL, defaultOutput: 'late', sloMicros: 5_000_000 });
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)) as any;
-    client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${s.app.grpcPort}`, grpc.credentials.createInsecure()) as Client;
+    client = v2GrpcClient(s.app.grpcPort);
   });
   after(async () => {
     client?.close();

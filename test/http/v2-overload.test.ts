@@ -6,14 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { LOADER_OPTIONS, PROTO_PATH } from '../../src/grpc/grpc-server.ts';
+import { v2GrpcClient, type V2Client } from '../helpers/grpc-client.ts';
 import { deployJsApp, send, startTestServer, type TestServer } from '../helpers/server.ts';
 
 /** 150 ms per batch, one input per batch (batch_size 1 is set below through the admin API). */
 const SLOW = 'export async function predict(xs) { await new Promise((r) => setTimeout(r, 150)); return xs.map((x) => "done:" + x); }\n';
 
-type Client = grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void>;
+type Client = V2Client;
 
 describe('V2 under overload', () => {
   let s: TestServer;
@@ -22,8 +21,7 @@ describe('V2 under overload', () => {
     // At most 2 inputs wait per version: the third in flight is refused with QUEUE_FULL.
     s = await startTestServer({ grpcPort: 0, maxQueue: 2, maxBatchSize: 1 });
     await deployJsApp(s, { app: 'busy', inputType: 'strings', source: SLOW, defaultOutput: 'late', sloMicros: 10_000_000 });
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)) as any;
-    client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${s.app.grpcPort}`, grpc.credentials.createInsecure()) as Client;
+    client = v2GrpcClient(s.app.grpcPort);
   });
   after(async () => {
     client?.close();

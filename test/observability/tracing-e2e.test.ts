@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { LOADER_OPTIONS, PROTO_PATH } from '../../src/grpc/grpc-server.ts';
+import { v2GrpcClient } from '../helpers/grpc-client.ts';
 import { startOtlpReceiver, describe as describeSpans, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { deployJsApp, send, startTestServer, SUM_MODEL, type TestServer } from '../helpers/server.ts';
 
@@ -109,8 +108,7 @@ describe('traces of queries, end to end', () => {
   });
 
   it('V2 gRPC ModelInfer: the traceparent metadata is continued', async () => {
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)) as any;
-    const client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${s.app.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+    const client = v2GrpcClient(s.app.grpcPort);
     try {
       const traceId = newTraceId();
       const md = new grpc.Metadata();
